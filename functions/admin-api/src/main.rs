@@ -1,0 +1,17 @@
+//! admin-api — placeholder until its issue lands: it builds, deploys and answers
+//! 501 Not Implemented with a JSON body, so a caller retries later.
+
+use lambda_http::{service_fn, Body, Error, Request, Response};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    lambda_http::run(service_fn(|_req: Request| async move {
+        Response::builder()
+            .status(501)
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"error":"admin-api is not implemented yet"}"#))
+            .map_err(Error::from)
+    }))
+    .await
+}

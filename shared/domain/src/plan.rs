@@ -1,0 +1,177 @@
+//! Plans are data: every change a run would make, each with the rule ID that decided it.
+//! A dry run prints the plan (R-PROV-9); apply executes it.
+
+use crate::model::{CompanyRecord, Contact, ItemKey, Quota};
+use serde::Serialize;
+
+/// One change to the platform (or to our mapping) that a sync wants to make.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Change {
+    /// Create a customer tenant for a company (R-PROV-1).
+    CreateTenant {
+        company_id: String,
+        tenant_name: String,
+        trial: bool,
+        two_factor: bool,
+        /// Administrator who receives the activation e-mail, if any.
+        admin: Option<Contact>,
+        rule: &'static str,
+    },
+    /// Map the company to a tenant that already carries its id in `customer_id`.
+    AdoptTenant {
+        company_id: String,
+        tenant_id: String,
+        rule: &'static str,
+    },
+    /// Set an offering item's quota (and status). `tenant_id` is None for a tenant this plan creates.
+    SetQuota {
+        company_id: String,
+        tenant_id: Option<String>,
+        item: ItemKey,
+        old: Option<Quota>,
+        new: Quota,
+        enabled: bool,
+        rule: &'static str,
+    },
+    EnableTenant {
+        company_id: String,
+        tenant_id: String,
+        rule: &'static str,
+    },
+    DisableTenant {
+        company_id: String,
+        tenant_id: String,
+        rule: &'static str,
+    },
+    DeleteTenant {
+        company_id: String,
+        tenant_id: String,
+        rule: &'static str,
+    },
+    SwitchToProduction {
+        company_id: String,
+        tenant_id: String,
+        rule: &'static str,
+    },
+}
+
+impl Change {
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Change::CreateTenant { rule, .. }
+            | Change::AdoptTenant { rule, .. }
+            | Change::SetQuota { rule, .. }
+            | Change::EnableTenant { rule, .. }
+            | Change::DisableTenant { rule, .. }
+            | Change::DeleteTenant { rule, .. }
+            | Change::SwitchToProduction { rule, .. } => rule,
+        }
+    }
+
+    pub fn company_id(&self) -> &str {
+        match self {
+            Change::CreateTenant { company_id, .. }
+            | Change::AdoptTenant { company_id, .. }
+            | Change::SetQuota { company_id, .. }
+            | Change::EnableTenant { company_id, .. }
+            | Change::DisableTenant { company_id, .. }
+            | Change::DeleteTenant { company_id, .. }
+            | Change::SwitchToProduction { company_id, .. } => company_id,
+        }
+    }
+
+    /// A quota that goes from non-zero (or unknown) to zero: what R-PROV-10 counts.
+    pub fn zeroes_a_quota(&self) -> bool {
+        matches!(self, Change::SetQuota { old, new, .. }
+            if new.is_zero() && old.is_some_and(|o| !o.is_zero()))
+    }
+
+    /// One line for people: what changes and why.
+    pub fn describe(&self) -> String {
+        match self {
+            Change::CreateTenant {
+                company_id,
+                tenant_name,
+                trial,
+                rule,
+                ..
+            } => format!(
+                "company {company_id}: create tenant \"{tenant_name}\"{} [{rule}]",
+                if *trial { " (trial)" } else { "" }
+            ),
+            Change::AdoptTenant {
+                company_id,
+                tenant_id,
+                rule,
+            } => format!("company {company_id}: map to existing tenant {tenant_id} [{rule}]"),
+            Change::SetQuota {
+                company_id,
+                item,
+                old,
+                new,
+                rule,
+                ..
+            } => format!(
+                "company {company_id}: {item} quota {} -> {new} [{rule}]",
+                old.map_or("(none)".to_owned(), |o| o.to_string())
+            ),
+            Change::EnableTenant {
+                company_id,
+                tenant_id,
+                rule,
+            } => format!("company {company_id}: enable tenant {tenant_id} [{rule}]"),
+            Change::DisableTenant {
+                company_id,
+                tenant_id,
+                rule,
+            } => format!("company {company_id}: disable tenant {tenant_id} [{rule}]"),
+            Change::DeleteTenant {
+                company_id,
+                tenant_id,
+                rule,
+            } => format!("company {company_id}: delete tenant {tenant_id} [{rule}]"),
+            Change::SwitchToProduction {
+                company_id,
+                tenant_id,
+                rule,
+            } => format!(
+                "company {company_id}: switch tenant {tenant_id} from trial to production [{rule}]"
+            ),
+        }
+    }
+}
+
+/// The plan for one company: the changes, and the record to store once they are applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompanyPlan {
+    pub company_id: String,
+    pub changes: Vec<Change>,
+    /// The company's record after this plan is applied (None: nothing to keep for it).
+    #[serde(skip)]
+    pub record: Option<CompanyRecord>,
+    /// Why nothing can be done for this company (R-CO-3, missing tenant, …); recorded as its error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// The plan for a partner run.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Plan {
+    pub partner: String,
+    pub changes: Vec<Change>,
+    /// Companies that cannot be synced, with the reason.
+    pub problems: Vec<CompanyProblem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompanyProblem {
+    pub company_id: String,
+    pub reason: String,
+}
+
+impl Plan {
+    pub fn zeroed_quotas(&self) -> usize {
+        self.changes.iter().filter(|c| c.zeroes_a_quota()).count()
+    }
+}

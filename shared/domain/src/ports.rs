@@ -1,0 +1,202 @@
+//! Ports: the small traits the services need from the outside world. Adapters implement them.
+
+use crate::error::PortResult;
+use crate::model::{
+    Agreement, CompanyRecord, Contact, CurrentItem, ItemKey, Line, Partner, ProductRef, PsaCompany,
+    Quota, Tenant,
+};
+use crate::rules::settings::{PlatformCredentials, PsaCredentials};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Which companies to read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompanyQuery {
+    /// Only companies changed after this instant.
+    pub changed_since: Option<DateTime<Utc>>,
+    /// Only these ids (empty: all).
+    pub ids: Vec<String>,
+}
+
+/// Which agreements to read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgreementQuery {
+    pub changed_since: Option<DateTime<Utc>>,
+    /// Only agreements of these companies (empty: all).
+    pub company_ids: Vec<String>,
+}
+
+/// The PSA side of provisioning: companies, agreements and their lines, the product catalogue.
+#[async_trait]
+pub trait PsaDirectory: Send + Sync {
+    async fn check_login(&self) -> PortResult<()>;
+    async fn companies(&self, q: &CompanyQuery) -> PortResult<Vec<PsaCompany>>;
+    async fn agreements(&self, q: &AgreementQuery) -> PortResult<Vec<Agreement>>;
+    async fn lines(&self, agreement_id: &str) -> PortResult<Vec<Line>>;
+    async fn products(&self) -> PortResult<Vec<ProductRef>>;
+}
+
+/// A tenant with its offering items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantWithItems {
+    pub tenant: Tenant,
+    pub items: Vec<CurrentItem>,
+}
+
+/// A customer tenant to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTenant {
+    pub name: String,
+    /// The PSA company id, stamped in `customer_id` so a lost mapping can be rebuilt.
+    pub customer_id: String,
+    pub trial: bool,
+    pub two_factor: bool,
+    pub admin: Option<Contact>,
+}
+
+/// One offering item to set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotaSet {
+    pub item: ItemKey,
+    pub enabled: bool,
+    pub quota: Quota,
+}
+
+/// The platform side: the partner's customer tenants and their offering items.
+#[async_trait]
+pub trait Platform: Send + Sync {
+    /// Verifies the API client and returns the partner tenant it acts for.
+    async fn check_login(&self) -> PortResult<String>;
+    /// Customer tenants under the partner, with their items (all when `ids` is empty), and
+    /// the platform's timestamp of the answer.
+    async fn customers(&self, ids: &[String]) -> PortResult<(Vec<TenantWithItems>, String)>;
+    /// Tenants whose offering items changed after `cursor`, and the next cursor.
+    async fn items_changed(&self, cursor: Option<&str>) -> PortResult<(Vec<String>, String)>;
+    /// The customer tenant stamped with this PSA company id, if any.
+    async fn find_customer(&self, customer_id: &str) -> PortResult<Option<TenantWithItems>>;
+    async fn storage_locations(&self) -> PortResult<Vec<crate::config::StorageLocation>>;
+    /// Creates a customer tenant; a retried create finds its tenant by `customer_id`.
+    async fn create_customer(&self, req: &NewTenant) -> PortResult<Tenant>;
+    /// Sets offering items; re-reads and retries on a quota version conflict.
+    async fn set_quotas(&self, tenant_id: &str, items: &[QuotaSet]) -> PortResult<()>;
+    async fn set_enabled(&self, tenant_id: &str, enabled: bool) -> PortResult<()>;
+    async fn delete_tenant(&self, tenant_id: &str) -> PortResult<()>;
+    async fn switch_to_production(&self, tenant_id: &str) -> PortResult<()>;
+}
+
+/// Where a partner's sync passes left off.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncCursor {
+    /// Latest PSA change seen (companies, agreements).
+    pub psa_since: Option<DateTime<Utc>>,
+    /// Opaque platform cursor for changed offering items.
+    pub platform_since: Option<String>,
+    /// When the last full pass finished.
+    pub last_full: Option<DateTime<Utc>>,
+}
+
+/// A credential problem seen by a run (R-SET-4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialState {
+    pub ok: bool,
+    pub checked_at: DateTime<Utc>,
+    /// What failed, never the secret itself.
+    pub problem: Option<String>,
+}
+
+/// The outcome of one sync run (R-STAT-1, R-CO-4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub scope: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub dry_run: bool,
+    pub companies: usize,
+    pub changes: usize,
+    pub applied: usize,
+    pub failed: usize,
+    /// Why the run did not run or stopped (unusable mapping, guard, credentials).
+    pub blocked: Option<String>,
+    pub psa_requests: u64,
+    pub platform_requests: u64,
+}
+
+/// What the store keeps per partner for its status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartnerStatus {
+    pub credentials: Option<CredentialState>,
+    pub last_sync: Option<RunSummary>,
+}
+
+/// Persistent state (DynamoDB).
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn partner(&self, id: &str) -> PortResult<Option<Partner>>;
+    async fn partners(&self) -> PortResult<Vec<Partner>>;
+    /// Writes a partner if `p.version` is the stored version (0: new); returns it with the new version.
+    async fn put_partner(&self, p: &Partner) -> PortResult<Partner>;
+    async fn companies(&self, partner: &str) -> PortResult<Vec<CompanyRecord>>;
+    async fn company(&self, partner: &str, company_id: &str) -> PortResult<Option<CompanyRecord>>;
+    /// Writes a record if `rec.version` is the stored version, keeping a tenant mapped to one
+    /// company only (R-CO-5); returns it with the new version.
+    async fn put_company(&self, partner: &str, rec: &CompanyRecord) -> PortResult<CompanyRecord>;
+    /// The company a tenant is mapped to, if any.
+    async fn tenant_holder(&self, partner: &str, tenant_id: &str) -> PortResult<Option<String>>;
+    async fn cursor(&self, partner: &str) -> PortResult<SyncCursor>;
+    async fn put_cursor(&self, partner: &str, c: &SyncCursor) -> PortResult<()>;
+    async fn status(&self, partner: &str) -> PortResult<PartnerStatus>;
+    async fn put_status(&self, partner: &str, s: &PartnerStatus) -> PortResult<()>;
+}
+
+/// A partner's credentials (Secrets Manager).
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    async fn psa(&self, partner: &str) -> PortResult<PsaCredentials>;
+    async fn platform(&self, partner: &str) -> PortResult<PlatformCredentials>;
+    async fn put_psa(&self, partner: &str, c: &PsaCredentials) -> PortResult<()>;
+    async fn put_platform(&self, partner: &str, c: &PlatformCredentials) -> PortResult<()>;
+}
+
+/// An event for the bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusEvent {
+    pub detail_type: String,
+    pub detail: serde_json::Value,
+}
+
+/// The event bus (EventBridge).
+#[async_trait]
+pub trait Events: Send + Sync {
+    async fn publish(&self, events: &[BusEvent]) -> PortResult<()>;
+}
+
+/// Clients for one partner's PSA and platform.
+#[derive(Clone)]
+pub struct PartnerClients {
+    pub psa: Arc<dyn PsaDirectory>,
+    pub platform: Arc<dyn Platform>,
+    /// Requests made so far by these clients: (PSA, platform).
+    pub counters: Arc<dyn Fn() -> (u64, u64) + Send + Sync>,
+}
+
+/// Builds a partner's clients from its settings and secrets.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    async fn connect(&self, partner: &Partner) -> PortResult<PartnerClients>;
+}
+
+/// The time. Injected everywhere; tests move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,6 @@
+//! The SPEC's rules, one file per section. Each function names the rule IDs it implements.
+
+pub mod companies;
+pub mod mapping;
+pub mod provisioning;
+pub mod settings;

@@ -1,0 +1,570 @@
+//! SPEC §4 — Provisioning and quotas (R-PROV).
+//!
+//! Pure functions over plain data; "today" is always an argument.
+
+use crate::model::{
+    Agreement, AgreementWithLines, CompanyRecord, CurrentItem, GuardSettings, ItemKey, ItemMapping,
+    Line, Mapping, Partner, PricingMode, ProductMapping, PsaCompany, Quota, Tenant, TenantNameFrom,
+};
+use crate::plan::{Change, CompanyPlan, Plan};
+use chrono::{Days, Months, NaiveDate};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Bytes per PSA quantity unit for storage items: PSA storage lines count gigabytes (GiB).
+pub const STORAGE_UNIT_BYTES: f64 = 1_073_741_824.0;
+
+/// How a line bills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    /// Pay as you go: unlimited, usage published.
+    Payg,
+    /// Prepaid: a quota of the line's quantity.
+    Prepaid,
+}
+
+/// Whether a line counts today, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+pub enum LineState {
+    Active(LineKind),
+    Inactive(&'static str),
+}
+
+/// R-PROV-2: a ConnectWise agreement counts only while valid today: not cancelled, started,
+/// and not ended (or without end date).
+pub fn cw_agreement_valid(a: &Agreement, today: NaiveDate) -> Result<(), &'static str> {
+    if a.cancelled || a.cancelled_date.is_some_and(|d| d <= today) {
+        return Err("agreement cancelled");
+    }
+    if a.start_date.is_some_and(|d| d > today) {
+        return Err("agreement not started");
+    }
+    if !a.no_end_date && a.end_date.is_some_and(|d| d < today) {
+        return Err("agreement ended");
+    }
+    Ok(())
+}
+
+/// R-PROV-2: the type of a ConnectWise addition today. Empty cancelled date → PAYG; cancelled
+/// date in the future → prepaid; cancelled today or earlier → inactive. An effective date in the
+/// future → not counted. (An addition without an effective date counts from the agreement start.)
+pub fn cw_line_state(a: &Agreement, line: &Line, today: NaiveDate) -> LineState {
+    if let Err(why) = cw_agreement_valid(a, today) {
+        return LineState::Inactive(why);
+    }
+    if line.effective_date.is_some_and(|d| d > today) {
+        return LineState::Inactive("effective date in the future");
+    }
+    match line.cancelled_date {
+        None => LineState::Active(LineKind::Payg),
+        Some(d) if d > today => LineState::Active(LineKind::Prepaid),
+        Some(_) => LineState::Inactive("line cancelled"),
+    }
+}
+
+/// R-PROV-3: the type of an Autotask contract service today: the contract's PAYG field makes
+/// every line PAYG, otherwise prepaid; the contract counts between its start and end dates.
+pub fn at_line_state(a: &Agreement, _line: &Line, today: NaiveDate) -> LineState {
+    if a.cancelled {
+        return LineState::Inactive("contract inactive");
+    }
+    if a.start_date.is_some_and(|d| d > today) {
+        return LineState::Inactive("contract not started");
+    }
+    if a.end_date.is_some_and(|d| d < today) {
+        return LineState::Inactive("contract ended");
+    }
+    match a.payg_flag {
+        Some(true) => LineState::Active(LineKind::Payg),
+        _ => LineState::Active(LineKind::Prepaid),
+    }
+}
+
+/// An active line of a mapped product.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActiveLine {
+    pub line_id: String,
+    pub agreement_id: String,
+    pub product_id: String,
+    pub kind: LineKind,
+    pub quantity: f64,
+}
+
+/// The lines that count today (R-PROV-2 for ConnectWise, R-PROV-3 for Autotask).
+pub fn active_lines(
+    psa: crate::model::PsaKind,
+    agreements: &[AgreementWithLines],
+    today: NaiveDate,
+) -> Vec<ActiveLine> {
+    let mut out = Vec::new();
+    for a in agreements {
+        for line in &a.lines {
+            let state = match psa {
+                crate::model::PsaKind::Connectwise => cw_line_state(&a.agreement, line, today),
+                crate::model::PsaKind::Autotask => at_line_state(&a.agreement, line, today),
+            };
+            if let LineState::Active(kind) = state {
+                out.push(ActiveLine {
+                    line_id: line.id.clone(),
+                    agreement_id: a.agreement.id.clone(),
+                    product_id: line.product_id.clone(),
+                    kind,
+                    quantity: line.quantity,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// How an offering item's usage is billed, following its lines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "billing", rename_all = "snake_case")]
+pub enum Billing {
+    /// No line: usage not published.
+    None,
+    /// Prepaid only: usage not published.
+    Prepaid,
+    /// Usage is published to this PAYG line (alone, or over a prepaid soft quota).
+    Payg {
+        line_id: String,
+        agreement_id: String,
+    },
+}
+
+/// The quota an offering item should have, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredItem {
+    pub item: ItemKey,
+    pub quota: Quota,
+    /// Status 1 on the platform.
+    pub enabled: bool,
+    pub billing: Billing,
+    pub rule: &'static str,
+}
+
+fn scale(item: &ItemKey, quantity: f64) -> f64 {
+    if item.is_storage() {
+        quantity * STORAGE_UNIT_BYTES
+    } else {
+        quantity
+    }
+}
+
+/// R-PROV-4 for one item: only PAYG → unlimited, usage published; only prepaid → hard quota =
+/// sum of quantities; both → prepaid quantity as soft quota, unlimited overage, usage to the
+/// PAYG line; no line → free ? unlimited : 0. R-PROV-5: a non-default storage without a line is
+/// 0 even when free.
+pub fn desired_item(
+    m: &ItemMapping,
+    lines: &[ActiveLine],
+    default_storage: Option<&str>,
+) -> DesiredItem {
+    let product = m.product.as_ref().map(|p| p.id.as_str());
+    let mine: Vec<&ActiveLine> = lines
+        .iter()
+        .filter(|l| Some(l.product_id.as_str()) == product)
+        .collect();
+    let prepaid: f64 = mine
+        .iter()
+        .filter(|l| l.kind == LineKind::Prepaid)
+        .map(|l| l.quantity)
+        .sum();
+    let has_prepaid = mine.iter().any(|l| l.kind == LineKind::Prepaid);
+    let payg = mine.iter().find(|l| l.kind == LineKind::Payg);
+    let payg_billing = |l: &ActiveLine| Billing::Payg {
+        line_id: l.line_id.clone(),
+        agreement_id: l.agreement_id.clone(),
+    };
+    let (quota, billing, rule) = match (has_prepaid, payg) {
+        (false, Some(l)) => (Quota::UNLIMITED, payg_billing(l), "R-PROV-4"),
+        (true, None) => (
+            Quota::hard(scale(&m.item, prepaid)),
+            Billing::Prepaid,
+            "R-PROV-4",
+        ),
+        (true, Some(l)) => (
+            Quota::soft(scale(&m.item, prepaid)),
+            payg_billing(l),
+            "R-PROV-4",
+        ),
+        (false, None) => {
+            let non_default_storage =
+                m.item.infra_id.is_some() && m.item.infra_id.as_deref() != default_storage;
+            if non_default_storage {
+                (Quota::ZERO, Billing::None, "R-PROV-5")
+            } else if m.free {
+                (Quota::UNLIMITED, Billing::None, "R-PROV-4")
+            } else {
+                (Quota::ZERO, Billing::None, "R-PROV-4")
+            }
+        }
+    };
+    DesiredItem {
+        item: m.item.clone(),
+        enabled: !quota.is_zero(),
+        quota,
+        billing,
+        rule,
+    }
+}
+
+/// R-PROV-4 and R-PROV-5 for every mapped item. When the company has no storage line at all,
+/// the default storage is assigned (enabled) with its R-PROV-4 quota.
+pub fn desired_items(mapping: &ProductMapping, lines: &[ActiveLine]) -> Vec<DesiredItem> {
+    let default_storage = mapping.default_storage.as_deref();
+    let mut out: Vec<DesiredItem> = mapping
+        .items
+        .iter()
+        .map(|m| desired_item(m, lines, default_storage))
+        .collect();
+    let storage_products: Vec<&str> = mapping
+        .items
+        .iter()
+        .filter(|m| m.item.is_storage())
+        .filter_map(|m| m.product.as_ref().map(|p| p.id.as_str()))
+        .collect();
+    let any_storage_line = lines
+        .iter()
+        .any(|l| storage_products.contains(&l.product_id.as_str()));
+    if !any_storage_line {
+        for d in out.iter_mut() {
+            if d.item.infra_id.is_some() && d.item.infra_id.as_deref() == default_storage {
+                d.enabled = true;
+                d.rule = "R-PROV-5";
+            }
+        }
+    }
+    out
+}
+
+/// Whether the company has at least one active line of a mapped product.
+pub fn has_mapped_line(mapping: &ProductMapping, lines: &[ActiveLine]) -> bool {
+    lines.iter().any(|l| {
+        mapping
+            .items
+            .iter()
+            .any(|m| m.product.as_ref().is_some_and(|p| p.id == l.product_id))
+    })
+}
+
+fn quota_eq(a: &Quota, b: &Quota) -> bool {
+    fn eq(x: Option<f64>, y: Option<f64>) -> bool {
+        match (x, y) {
+            (None, None) => true,
+            (Some(x), Some(y)) => (x - y).abs() < 1e-6,
+            _ => false,
+        }
+    }
+    eq(a.value, b.value) && eq(a.overage, b.overage)
+}
+
+/// R-PROV-6: the quota changes that bring a tenant's items to the desired state. A quota changed
+/// by hand differs from the desired one and is therefore set back.
+pub fn quota_changes(
+    company_id: &str,
+    tenant_id: Option<&str>,
+    desired: &[DesiredItem],
+    current: &[CurrentItem],
+) -> Vec<Change> {
+    let now: BTreeMap<&ItemKey, &CurrentItem> = current.iter().map(|c| (&c.key, c)).collect();
+    let mut out = Vec::new();
+    for d in desired {
+        let cur = now.get(&d.item);
+        // An item that is off (status 0) cannot be used whatever its quota says.
+        let same = cur.is_some_and(|c| {
+            c.enabled == d.enabled && (!d.enabled || quota_eq(&c.quota, &d.quota))
+        });
+        // An item the tenant does not have yet, that should be off anyway, needs no change.
+        let absent_and_off = cur.is_none() && !d.enabled;
+        if same || absent_and_off {
+            continue;
+        }
+        out.push(Change::SetQuota {
+            company_id: company_id.to_owned(),
+            tenant_id: tenant_id.map(str::to_owned),
+            item: d.item.clone(),
+            old: cur.map(|c| c.quota),
+            new: d.quota,
+            enabled: d.enabled,
+            rule: d.rule,
+        });
+    }
+    out
+}
+
+/// Everything known about one company at planning time.
+#[derive(Debug, Clone, Copy)]
+pub struct CompanySnapshot<'a> {
+    pub company_id: &'a str,
+    /// None when the company is gone from the PSA (deleted) or was not read.
+    pub company: Option<&'a PsaCompany>,
+    pub record: Option<&'a CompanyRecord>,
+    pub agreements: &'a [AgreementWithLines],
+    /// The mapped tenant, or a tenant that carries this company's id in `customer_id`.
+    pub tenant: Option<&'a Tenant>,
+    pub tenant_items: &'a [CurrentItem],
+}
+
+/// R-PROV-1: the name of a new tenant.
+pub fn tenant_name(company: &PsaCompany, from: TenantNameFrom) -> String {
+    match (from, &company.primary_contact) {
+        (TenantNameFrom::PrimaryContact, Some(c)) if !c.full_name().is_empty() => c.full_name(),
+        _ => company.name.clone(),
+    }
+}
+
+/// The next day after `today` on which a line or agreement of this company changes state by
+/// itself (an effective date arrives, a cancelled or end date passes): the incremental pass
+/// re-plans the company then.
+pub fn next_review(agreements: &[AgreementWithLines], today: NaiveDate) -> Option<NaiveDate> {
+    let mut dates: Vec<NaiveDate> = Vec::new();
+    for a in agreements {
+        let ag = &a.agreement;
+        dates.extend(ag.start_date);
+        dates.extend(ag.cancelled_date);
+        dates.extend(ag.end_date.and_then(|d| d.checked_add_days(Days::new(1))));
+        for l in &a.lines {
+            dates.extend(l.effective_date);
+            dates.extend(l.cancelled_date);
+        }
+    }
+    dates.into_iter().filter(|d| *d > today).min()
+}
+
+fn days_between(from: NaiveDate, to: NaiveDate) -> i64 {
+    (to - from).num_days()
+}
+
+/// Plans one company: R-PROV-1 (create / adopt, trial → production), R-PROV-4/5 (quotas),
+/// R-PROV-6 (set back), R-PROV-7 (deprovisioning).
+pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate) -> CompanyPlan {
+    let cid = snap.company_id;
+    let lines = active_lines(partner.psa, snap.agreements, today);
+    let mapping = &partner.mapping;
+    let settings = &partner.provisioning;
+    let mut record = snap.record.cloned().unwrap_or_else(|| {
+        CompanyRecord::new(
+            cid,
+            snap.company.map(|c| c.name.clone()).unwrap_or_default(),
+            Mapping::Unmapped,
+        )
+    });
+    if let Some(c) = snap.company {
+        record.name = c.name.clone();
+    }
+    record.next_review = next_review(snap.agreements, today);
+    let mut plan = CompanyPlan {
+        company_id: cid.to_owned(),
+        changes: Vec::new(),
+        record: None,
+        problem: None,
+    };
+
+    match record.mapping.clone() {
+        Mapping::Unmapped | Mapping::NewTenant => {
+            let requested = record.mapping == Mapping::NewTenant;
+            let explicitly_unmapped = snap.record.is_some() && !requested;
+            // A tenant already stamped with this company's id: a create whose answer was lost,
+            // or a mapping lost from the store. Adopt it instead of creating a second one.
+            if let Some(t) = snap.tenant.filter(|t| {
+                !t.deleted && t.customer_id.as_deref() == Some(cid) && !explicitly_unmapped
+            }) {
+                if requested || (settings.auto_create && has_mapped_line(mapping, &lines)) {
+                    plan.changes.push(Change::AdoptTenant {
+                        company_id: cid.to_owned(),
+                        tenant_id: t.id.clone(),
+                        rule: "R-PROV-1",
+                    });
+                    record.mapping = Mapping::Tenant(t.id.clone());
+                    let desired = desired_items(mapping, &lines);
+                    plan.changes.extend(quota_changes(
+                        cid,
+                        Some(&t.id),
+                        &desired,
+                        snap.tenant_items,
+                    ));
+                    record.nonzero_items =
+                        desired.iter().filter(|d| !d.quota.is_zero()).count() as u32;
+                    plan.record = Some(record);
+                }
+                return plan;
+            }
+            let wanted = requested
+                || (partner.switches.provisioning
+                    && settings.auto_create
+                    && !explicitly_unmapped
+                    && has_mapped_line(mapping, &lines));
+            let Some(company) = snap.company.filter(|_| wanted) else {
+                if requested {
+                    plan.problem = Some(format!(
+                        "company {cid} is to be mapped to a new tenant but was not found in the PSA"
+                    ));
+                    plan.record = Some(record);
+                }
+                return plan;
+            };
+            plan.changes.push(Change::CreateTenant {
+                company_id: cid.to_owned(),
+                tenant_name: tenant_name(company, settings.tenant_name),
+                trial: settings.mode == PricingMode::Trial,
+                two_factor: settings.two_factor,
+                admin: company
+                    .primary_contact
+                    .clone()
+                    .filter(|c| settings.activation_email && c.email.is_some()),
+                rule: "R-PROV-1",
+            });
+            let desired = desired_items(mapping, &lines);
+            plan.changes.extend(quota_changes(cid, None, &desired, &[]));
+            if settings.mode == PricingMode::Trial {
+                record.trial_since = Some(today);
+            }
+            record.nonzero_items = desired.iter().filter(|d| !d.quota.is_zero()).count() as u32;
+            record.mapping = Mapping::NewTenant;
+            plan.record = Some(record);
+            plan
+        }
+        Mapping::Tenant(tenant_id) => {
+            let Some(tenant) = snap.tenant.filter(|t| t.id == tenant_id && !t.deleted) else {
+                plan.problem = Some(format!(
+                    "company {cid} is mapped to tenant {tenant_id}, which no longer exists on the platform"
+                ));
+                plan.record = Some(record);
+                return plan;
+            };
+            if let Err(why) = crate::rules::companies::can_map(tenant) {
+                plan.problem = Some(format!("company {cid}: {why}"));
+                plan.record = Some(record);
+                return plan;
+            }
+            let dep = &settings.deprovision;
+            if has_mapped_line(mapping, &lines) {
+                record.inactive_since = None;
+                if record.disabled_by_us && !tenant.enabled {
+                    plan.changes.push(Change::EnableTenant {
+                        company_id: cid.to_owned(),
+                        tenant_id: tenant_id.clone(),
+                        rule: "R-PROV-7",
+                    });
+                }
+                record.disabled_by_us = false;
+                let desired = desired_items(mapping, &lines);
+                plan.changes.extend(quota_changes(
+                    cid,
+                    Some(&tenant_id),
+                    &desired,
+                    snap.tenant_items,
+                ));
+                record.nonzero_items = desired.iter().filter(|d| !d.quota.is_zero()).count() as u32;
+            } else {
+                // R-PROV-7: no active line. Each step is a switch; with none on, the tenant is
+                // left as it is (a mapping glitch must never wipe a customer).
+                let since = *record.inactive_since.get_or_insert(today);
+                let idle = days_between(since, today);
+                if dep.zero_quotas {
+                    let zeros: Vec<crate::rules::provisioning::DesiredItem> = mapping
+                        .items
+                        .iter()
+                        .map(|m| DesiredItem {
+                            item: m.item.clone(),
+                            quota: Quota::ZERO,
+                            enabled: false,
+                            billing: Billing::None,
+                            rule: "R-PROV-7",
+                        })
+                        .collect();
+                    let mut changes =
+                        quota_changes(cid, Some(&tenant_id), &zeros, snap.tenant_items);
+                    for c in changes.iter_mut() {
+                        if let Change::SetQuota { rule, .. } = c {
+                            *rule = "R-PROV-7";
+                        }
+                    }
+                    plan.changes.extend(changes);
+                    record.nonzero_items = 0;
+                }
+                let delete_due = dep.delete_after_days.is_some_and(|n| idle >= i64::from(n));
+                let disable_due = dep.disable_after_days.is_some_and(|n| idle >= i64::from(n));
+                if (disable_due || delete_due) && tenant.enabled {
+                    plan.changes.push(Change::DisableTenant {
+                        company_id: cid.to_owned(),
+                        tenant_id: tenant_id.clone(),
+                        rule: "R-PROV-7",
+                    });
+                    record.disabled_by_us = true;
+                }
+                if delete_due {
+                    plan.changes.push(Change::DeleteTenant {
+                        company_id: cid.to_owned(),
+                        tenant_id: tenant_id.clone(),
+                        rule: "R-PROV-7",
+                    });
+                    record.mapping = Mapping::Unmapped;
+                    record.disabled_by_us = false;
+                } else {
+                    // Come back on the day the next step is due.
+                    let next = [dep.disable_after_days, dep.delete_after_days]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|n| since.checked_add_days(Days::new(u64::from(n))))
+                        .filter(|d| *d > today)
+                        .min();
+                    record.next_review = [record.next_review, next].into_iter().flatten().min();
+                }
+            }
+            // R-PROV-1: a trial tenant goes to production after one full month.
+            if let Some(since) = record.trial_since {
+                let due = since.checked_add_months(Months::new(1));
+                if tenant.pricing_mode.as_deref() == Some("trial")
+                    && due.is_some_and(|d| d <= today)
+                {
+                    plan.changes.push(Change::SwitchToProduction {
+                        company_id: cid.to_owned(),
+                        tenant_id: tenant_id.clone(),
+                        rule: "R-PROV-1",
+                    });
+                    record.trial_since = None;
+                } else if tenant.pricing_mode.as_deref() != Some("trial") {
+                    record.trial_since = None;
+                } else {
+                    record.next_review = [record.next_review, due].into_iter().flatten().min();
+                }
+            }
+            plan.record = Some(record);
+            plan
+        }
+    }
+}
+
+/// R-PROV-10: a run that would set more than the configured share of the partner's non-zero
+/// quotas to 0 at once stops and reports, unless forced. `partner_nonzero` is the number of
+/// non-zero quotas the partner's tenants hold now.
+pub fn guard(
+    plan: &Plan,
+    partner_nonzero: usize,
+    settings: &GuardSettings,
+    force: bool,
+) -> Result<(), String> {
+    let zeroed = plan.zeroed_quotas();
+    if force || zeroed < settings.min_zeroed.max(1) {
+        return Ok(());
+    }
+    let base = partner_nonzero.max(zeroed);
+    let share = zeroed as f64 / base as f64;
+    if share > settings.max_zero_share {
+        return Err(format!(
+            "blast-radius guard (R-PROV-10): this run would set {zeroed} of {base} non-zero quotas \
+             ({:.0}%) to 0, more than the allowed {:.0}%; nothing was changed. Check the PSA \
+             agreements and the product mapping, then run again with --force if this is intended",
+            share * 100.0,
+            settings.max_zero_share * 100.0
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,768 @@
+//! Table-driven tests of SPEC §4, with the seeds' own examples among the rows.
+
+use super::*;
+use crate::model::*;
+use crate::plan::Change;
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+const TODAY: &str = "2026-11-22";
+
+fn agreement(id: &str) -> Agreement {
+    Agreement {
+        id: id.into(),
+        company_id: "c1".into(),
+        name: format!("Agreement {id}"),
+        start_date: Some(d("2026-01-01")),
+        end_date: None,
+        no_end_date: true,
+        cancelled: false,
+        cancelled_date: None,
+        payg_flag: None,
+        updated_at: None,
+    }
+}
+
+fn line(id: &str, product: &str, qty: f64, eff: Option<&str>, cancel: Option<&str>) -> Line {
+    Line {
+        id: id.into(),
+        agreement_id: "a1".into(),
+        product_id: product.into(),
+        quantity: qty,
+        less_included: 0.0,
+        effective_date: eff.map(d),
+        cancelled_date: cancel.map(d),
+    }
+}
+
+#[test]
+fn r_prov_2_connectwise_line_type_follows_dates() {
+    let a = agreement("a1");
+    let rows: [(&str, Line, LineState); 8] = [
+        (
+            "seed: workstations with an empty cancelled date -> PAYG",
+            line("l", "p", 5.0, Some("2026-01-01"), None),
+            LineState::Active(LineKind::Payg),
+        ),
+        (
+            "seed: backup location with a future cancelled date -> prepaid",
+            line("l", "p", 100.0, Some("2026-01-01"), Some("2027-01-01")),
+            LineState::Active(LineKind::Prepaid),
+        ),
+        (
+            "cancelled today -> inactive",
+            line("l", "p", 1.0, Some("2026-01-01"), Some(TODAY)),
+            LineState::Inactive("line cancelled"),
+        ),
+        (
+            "seed: cancelled date in the past -> not counted",
+            line("l", "p", 1.0, Some("2026-01-01"), Some("2026-06-30")),
+            LineState::Inactive("line cancelled"),
+        ),
+        (
+            "seed: effective date in the future -> not counted",
+            line("l", "p", 1.0, Some("2026-11-23"), None),
+            LineState::Inactive("effective date in the future"),
+        ),
+        (
+            "effective today -> counts",
+            line("l", "p", 1.0, Some(TODAY), None),
+            LineState::Active(LineKind::Payg),
+        ),
+        (
+            "no effective date -> counts from the agreement start",
+            line("l", "p", 1.0, None, None),
+            LineState::Active(LineKind::Payg),
+        ),
+        (
+            "future cancel, future effective -> not yet",
+            line("l", "p", 1.0, Some("2026-12-01"), Some("2027-01-01")),
+            LineState::Inactive("effective date in the future"),
+        ),
+    ];
+    for (case, l, want) in rows {
+        assert_eq!(cw_line_state(&a, &l, d(TODAY)), want, "{case}");
+    }
+}
+
+#[test]
+fn r_prov_2_only_agreements_valid_today_count() {
+    let base = agreement("a1");
+    let rows: [(&str, Agreement, bool); 7] = [
+        ("open-ended, started", base.clone(), true),
+        (
+            "cancelled flag",
+            Agreement {
+                cancelled: true,
+                ..base.clone()
+            },
+            false,
+        ),
+        (
+            "cancelled date passed",
+            Agreement {
+                cancelled_date: Some(d("2026-11-01")),
+                ..base.clone()
+            },
+            false,
+        ),
+        (
+            "not started",
+            Agreement {
+                start_date: Some(d("2026-12-01")),
+                ..base.clone()
+            },
+            false,
+        ),
+        (
+            "ended yesterday",
+            Agreement {
+                no_end_date: false,
+                end_date: Some(d("2026-11-21")),
+                ..base.clone()
+            },
+            false,
+        ),
+        (
+            "ends today",
+            Agreement {
+                no_end_date: false,
+                end_date: Some(d(TODAY)),
+                ..base.clone()
+            },
+            true,
+        ),
+        (
+            "no-end flag wins over a stale end date",
+            Agreement {
+                no_end_date: true,
+                end_date: Some(d("2020-01-01")),
+                ..base
+            },
+            true,
+        ),
+    ];
+    for (case, a, valid) in rows {
+        assert_eq!(cw_agreement_valid(&a, d(TODAY)).is_ok(), valid, "{case}");
+    }
+}
+
+#[test]
+fn r_prov_3_autotask_contract_payg_field_decides_every_line() {
+    let mut a = agreement("a1");
+    let l = line("l", "p", 3.0, None, None);
+    a.payg_flag = Some(true);
+    assert_eq!(
+        at_line_state(&a, &l, d(TODAY)),
+        LineState::Active(LineKind::Payg)
+    );
+    a.payg_flag = None;
+    assert_eq!(
+        at_line_state(&a, &l, d(TODAY)),
+        LineState::Active(LineKind::Prepaid)
+    );
+    a.end_date = Some(d("2026-11-01"));
+    assert!(matches!(
+        at_line_state(&a, &l, d(TODAY)),
+        LineState::Inactive(_)
+    ));
+}
+
+fn prod(id: &str) -> Option<ProductRef> {
+    Some(ProductRef {
+        id: id.into(),
+        identifier: format!("P{id}"),
+    })
+}
+
+fn mapping() -> ProductMapping {
+    ProductMapping {
+        items: vec![
+            ItemMapping {
+                item: ItemKey::new("workstations", None),
+                product: prod("ws"),
+                free: false,
+            },
+            ItemMapping {
+                item: ItemKey::new("mailboxes", None),
+                product: prod("o365"),
+                free: true,
+            },
+            ItemMapping {
+                item: ItemKey::new("servers", None),
+                product: prod("srv"),
+                free: false,
+            },
+            ItemMapping {
+                item: ItemKey::new("storage", Some("cloud")),
+                product: prod("stor"),
+                free: false,
+            },
+            ItemMapping {
+                item: ItemKey::new("storage", Some("azure")),
+                product: prod("stor-az"),
+                free: true,
+            },
+        ],
+        default_storage: Some("cloud".into()),
+    }
+}
+
+fn active(id: &str, product: &str, kind: LineKind, qty: f64) -> ActiveLine {
+    ActiveLine {
+        line_id: id.into(),
+        agreement_id: "a1".into(),
+        product_id: product.into(),
+        kind,
+        quantity: qty,
+    }
+}
+
+fn find<'a>(items: &'a [DesiredItem], name: &str, infra: Option<&str>) -> &'a DesiredItem {
+    items
+        .iter()
+        .find(|i| i.item == ItemKey::new(name, infra))
+        .unwrap()
+}
+
+const GIB: f64 = STORAGE_UNIT_BYTES;
+
+#[test]
+fn r_prov_4_quota_follows_the_lines() {
+    use LineKind::*;
+    type Row = (
+        &'static str,
+        Vec<ActiveLine>,
+        &'static str,
+        Option<&'static str>,
+        Quota,
+        bool,
+        &'static str,
+    );
+    let rows: Vec<Row> = vec![
+        (
+            "seed: Office 365 seats mapped, absent from additions, free on -> unlimited, no usage sync",
+            vec![],
+            "mailboxes",
+            None,
+            Quota::UNLIMITED,
+            false,
+            "R-PROV-4",
+        ),
+        (
+            "seed: workstations with an empty cancelled date -> PAYG, unlimited, usage published",
+            vec![active("l1", "ws", Payg, 0.0)],
+            "workstations",
+            None,
+            Quota::UNLIMITED,
+            true,
+            "R-PROV-4",
+        ),
+        (
+            "seed: backup location with a future cancelled date -> prepaid, quota = total quantity",
+            vec![active("l1", "stor", Prepaid, 100.0)],
+            "storage",
+            Some("cloud"),
+            Quota::hard(100.0 * GIB),
+            false,
+            "R-PROV-4",
+        ),
+        (
+            "seed: 10 prepaid workstations + PAYG of the same product -> soft 10, unlimited overage",
+            vec![active("l1", "ws", Prepaid, 10.0), active("l2", "ws", Payg, 0.0)],
+            "workstations",
+            None,
+            Quota::soft(10.0),
+            true,
+            "R-PROV-4",
+        ),
+        (
+            "two prepaid lines add up",
+            vec![active("l1", "ws", Prepaid, 10.0), active("l2", "ws", Prepaid, 5.0)],
+            "workstations",
+            None,
+            Quota::hard(15.0),
+            false,
+            "R-PROV-4",
+        ),
+        (
+            "mapped, not free, no line -> 0",
+            vec![active("l1", "ws", Payg, 0.0)],
+            "servers",
+            None,
+            Quota::ZERO,
+            false,
+            "R-PROV-4",
+        ),
+        (
+            "seed: a non-default storage without a line -> 0, even when free",
+            vec![active("l1", "stor", Prepaid, 50.0)],
+            "storage",
+            Some("azure"),
+            Quota::ZERO,
+            false,
+            "R-PROV-5",
+        ),
+        (
+            "non-default storage with a PAYG line -> unlimited",
+            vec![active("l1", "stor-az", Payg, 0.0)],
+            "storage",
+            Some("azure"),
+            Quota::UNLIMITED,
+            true,
+            "R-PROV-4",
+        ),
+    ];
+    for (case, lines, name, infra, quota, publishes, rule) in rows {
+        let items = desired_items(&mapping(), &lines);
+        let got = find(&items, name, infra);
+        assert_eq!(got.quota, quota, "{case}");
+        assert_eq!(
+            matches!(got.billing, Billing::Payg { .. }),
+            publishes,
+            "{case}"
+        );
+        assert_eq!(got.rule, rule, "{case}");
+    }
+}
+
+#[test]
+fn r_prov_4_combined_lines_publish_usage_to_the_payg_line() {
+    let lines = vec![
+        active("pre", "ws", LineKind::Prepaid, 10.0),
+        active("payg", "ws", LineKind::Payg, 0.0),
+    ];
+    let items = desired_items(&mapping(), &lines);
+    assert_eq!(
+        find(&items, "workstations", None).billing,
+        Billing::Payg {
+            line_id: "payg".into(),
+            agreement_id: "a1".into()
+        }
+    );
+}
+
+#[test]
+fn r_prov_5_no_storage_line_at_all_assigns_the_default_storage() {
+    let mut m = mapping();
+    m.items[3].free = true; // default storage free
+    let items = desired_items(&m, &[active("l1", "ws", LineKind::Payg, 0.0)]);
+    let ds = find(&items, "storage", Some("cloud"));
+    assert!(ds.enabled, "default storage is assigned");
+    assert_eq!(ds.quota, Quota::UNLIMITED);
+    assert_eq!(ds.rule, "R-PROV-5");
+    let other = find(&items, "storage", Some("azure"));
+    assert!(!other.enabled && other.quota.is_zero());
+    // With a storage line elsewhere, the default storage is not forced on.
+    let items = desired_items(&mapping(), &[active("l1", "stor-az", LineKind::Payg, 0.0)]);
+    assert!(!find(&items, "storage", Some("cloud")).enabled);
+}
+
+fn partner() -> Partner {
+    Partner {
+        id: "acme".into(),
+        name: "Acme".into(),
+        psa: PsaKind::Connectwise,
+        enabled: true,
+        platform_url: "https://dc.example".into(),
+        partner_tenant_id: "pt".into(),
+        switches: Switches::default(),
+        provisioning: ProvisioningSettings {
+            auto_create: true,
+            ..Default::default()
+        },
+        guard: GuardSettings::default(),
+        mapping: mapping(),
+        time_zone: "UTC".into(),
+        full_sync_hours: 24,
+        version: 1,
+    }
+}
+
+fn company() -> PsaCompany {
+    PsaCompany {
+        id: "c1".into(),
+        identifier: "ACME".into(),
+        name: "Acme Customer".into(),
+        types: vec!["Customer".into()],
+        status: Some("Active".into()),
+        active: true,
+        primary_contact: Some(Contact {
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            email: Some("ada@acme.example".into()),
+        }),
+        updated_at: None,
+    }
+}
+
+fn tenant(id: &str) -> Tenant {
+    Tenant {
+        id: id.into(),
+        parent_id: Some("pt".into()),
+        name: "Acme Customer".into(),
+        enabled: true,
+        customer_id: Some("c1".into()),
+        version: 3,
+        self_service: false,
+        support_access: true,
+        pricing_mode: Some("production".into()),
+        deleted: false,
+    }
+}
+
+fn ws_payg() -> Vec<AgreementWithLines> {
+    vec![AgreementWithLines {
+        agreement: agreement("a1"),
+        lines: vec![line("l1", "ws", 0.0, Some("2026-01-01"), None)],
+    }]
+}
+
+fn snapshot<'a>(
+    company: Option<&'a PsaCompany>,
+    record: Option<&'a CompanyRecord>,
+    agreements: &'a [AgreementWithLines],
+    tenant: Option<&'a Tenant>,
+    items: &'a [CurrentItem],
+) -> CompanySnapshot<'a> {
+    CompanySnapshot {
+        company_id: "c1",
+        company,
+        record,
+        agreements,
+        tenant,
+        tenant_items: items,
+    }
+}
+
+#[test]
+fn r_prov_1_unmapped_company_with_an_active_mapped_line_gets_a_tenant() {
+    let c = company();
+    let ag = ws_payg();
+    let plan = plan_company(
+        &partner(),
+        &snapshot(Some(&c), None, &ag, None, &[]),
+        d(TODAY),
+    );
+    let Change::CreateTenant {
+        tenant_name,
+        admin,
+        trial,
+        ..
+    } = &plan.changes[0]
+    else {
+        panic!("{:?}", plan.changes)
+    };
+    assert_eq!(tenant_name, "Acme Customer");
+    assert_eq!(
+        admin.as_ref().unwrap().email.as_deref(),
+        Some("ada@acme.example")
+    );
+    assert!(!trial);
+    assert!(plan
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::SetQuota { item, new, .. }
+        if item.name == "workstations" && *new == Quota::UNLIMITED)));
+    assert_eq!(plan.record.unwrap().mapping, Mapping::NewTenant);
+
+    // named after the primary contact, trial mode
+    let mut p = partner();
+    p.provisioning.tenant_name = TenantNameFrom::PrimaryContact;
+    p.provisioning.mode = PricingMode::Trial;
+    let plan = plan_company(&p, &snapshot(Some(&c), None, &ag, None, &[]), d(TODAY));
+    assert!(
+        matches!(&plan.changes[0], Change::CreateTenant { tenant_name, trial: true, .. } if tenant_name == "Ada Lovelace")
+    );
+    assert_eq!(plan.record.unwrap().trial_since, Some(d(TODAY)));
+
+    // without the switch, or without a mapped line: nothing
+    let mut off = partner();
+    off.provisioning.auto_create = false;
+    assert!(
+        plan_company(&off, &snapshot(Some(&c), None, &ag, None, &[]), d(TODAY))
+            .changes
+            .is_empty()
+    );
+    let unmapped_product = vec![AgreementWithLines {
+        agreement: agreement("a1"),
+        lines: vec![line("l1", "other", 1.0, None, None)],
+    }];
+    assert!(plan_company(
+        &partner(),
+        &snapshot(Some(&c), None, &unmapped_product, None, &[]),
+        d(TODAY)
+    )
+    .changes
+    .is_empty());
+}
+
+#[test]
+fn r_prov_1_a_tenant_carrying_the_company_id_is_adopted_not_duplicated() {
+    let c = company();
+    let ag = ws_payg();
+    let t = tenant("t1");
+    let plan = plan_company(
+        &partner(),
+        &snapshot(Some(&c), None, &ag, Some(&t), &[]),
+        d(TODAY),
+    );
+    assert!(matches!(&plan.changes[0], Change::AdoptTenant { tenant_id, .. } if tenant_id == "t1"));
+    assert!(!plan
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::CreateTenant { .. })));
+    assert_eq!(plan.record.unwrap().mapping, Mapping::Tenant("t1".into()));
+}
+
+#[test]
+fn r_prov_1_trial_switches_to_production_after_one_full_month() {
+    let c = company();
+    let ag = ws_payg();
+    let mut t = tenant("t1");
+    t.pricing_mode = Some("trial".into());
+    let mut rec = CompanyRecord::new("c1", "Acme", Mapping::Tenant("t1".into()));
+    rec.trial_since = Some(d("2026-10-23"));
+    let early = plan_company(
+        &partner(),
+        &snapshot(Some(&c), Some(&rec), &ag, Some(&t), &[]),
+        d(TODAY),
+    );
+    assert!(!early
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::SwitchToProduction { .. })));
+    assert_eq!(early.record.unwrap().next_review, Some(d("2026-11-23")));
+    rec.trial_since = Some(d("2026-10-22"));
+    let due = plan_company(
+        &partner(),
+        &snapshot(Some(&c), Some(&rec), &ag, Some(&t), &[]),
+        d(TODAY),
+    );
+    assert!(due.changes.iter().any(|c| matches!(
+        c,
+        Change::SwitchToProduction {
+            rule: "R-PROV-1",
+            ..
+        }
+    )));
+}
+
+fn items_now(ws: Quota) -> Vec<CurrentItem> {
+    vec![
+        CurrentItem {
+            key: ItemKey::new("workstations", None),
+            enabled: true,
+            quota: ws,
+        },
+        CurrentItem {
+            key: ItemKey::new("mailboxes", None),
+            enabled: true,
+            quota: Quota::UNLIMITED,
+        },
+        CurrentItem {
+            key: ItemKey::new("servers", None),
+            enabled: false,
+            quota: Quota::UNLIMITED,
+        },
+        CurrentItem {
+            key: ItemKey::new("storage", Some("cloud")),
+            enabled: true,
+            quota: Quota::ZERO,
+        },
+        CurrentItem {
+            key: ItemKey::new("storage", Some("azure")),
+            enabled: false,
+            quota: Quota::UNLIMITED,
+        },
+    ]
+}
+
+#[test]
+fn r_prov_6_a_quota_changed_by_hand_is_set_back() {
+    let c = company();
+    let ag = ws_payg();
+    let t = tenant("t1");
+    let rec = CompanyRecord::new("c1", "Acme", Mapping::Tenant("t1".into()));
+    let in_sync = items_now(Quota::UNLIMITED);
+    let plan = plan_company(
+        &partner(),
+        &snapshot(Some(&c), Some(&rec), &ag, Some(&t), &in_sync),
+        d(TODAY),
+    );
+    assert!(
+        plan.changes.is_empty(),
+        "nothing to do when in sync: {:?}",
+        plan.changes
+    );
+    let by_hand = items_now(Quota::hard(3.0));
+    let plan = plan_company(
+        &partner(),
+        &snapshot(Some(&c), Some(&rec), &ag, Some(&t), &by_hand),
+        d(TODAY),
+    );
+    assert_eq!(
+        plan.changes,
+        vec![Change::SetQuota {
+            company_id: "c1".into(),
+            tenant_id: Some("t1".into()),
+            item: ItemKey::new("workstations", None),
+            old: Some(Quota::hard(3.0)),
+            new: Quota::UNLIMITED,
+            enabled: true,
+            rule: "R-PROV-4",
+        }]
+    );
+}
+
+#[test]
+fn r_prov_7_deprovisioning_switches_follow_the_clock() {
+    let c = company();
+    let none: Vec<AgreementWithLines> = vec![];
+    let t = tenant("t1");
+    let items = items_now(Quota::UNLIMITED);
+    let rec = CompanyRecord::new("c1", "Acme", Mapping::Tenant("t1".into()));
+
+    // all switches off: nothing happens, the day is remembered
+    let plan = plan_company(
+        &partner(),
+        &snapshot(Some(&c), Some(&rec), &none, Some(&t), &items),
+        d(TODAY),
+    );
+    assert!(plan.changes.is_empty());
+    assert_eq!(plan.record.as_ref().unwrap().inactive_since, Some(d(TODAY)));
+
+    let mut p = partner();
+    p.provisioning.deprovision = Deprovisioning {
+        zero_quotas: true,
+        disable_after_days: Some(7),
+        delete_after_days: Some(30),
+    };
+    let day0 = plan_company(
+        &p,
+        &snapshot(Some(&c), Some(&rec), &none, Some(&t), &items),
+        d(TODAY),
+    );
+    assert!(day0
+        .changes
+        .iter()
+        .all(|c| matches!(c, Change::SetQuota { new, rule: "R-PROV-7", .. } if new.is_zero())));
+    assert_eq!(
+        day0.changes.len(),
+        3,
+        "the enabled items go to 0: {:?}",
+        day0.changes
+    );
+    let rec0 = day0.record.unwrap();
+    assert_eq!(rec0.next_review, Some(d("2026-11-29")));
+
+    let day7 = plan_company(
+        &p,
+        &snapshot(Some(&c), Some(&rec0), &none, Some(&t), &[]),
+        d("2026-11-29"),
+    );
+    assert!(matches!(
+        day7.changes.as_slice(),
+        [Change::DisableTenant {
+            rule: "R-PROV-7",
+            ..
+        }]
+    ));
+    let rec7 = day7.record.unwrap();
+    assert!(rec7.disabled_by_us);
+
+    let mut disabled = t.clone();
+    disabled.enabled = false;
+    let day30 = plan_company(
+        &p,
+        &snapshot(Some(&c), Some(&rec7), &none, Some(&disabled), &[]),
+        d("2026-12-22"),
+    );
+    assert!(matches!(
+        day30.changes.as_slice(),
+        [Change::DeleteTenant { .. }]
+    ));
+    assert_eq!(day30.record.unwrap().mapping, Mapping::Unmapped);
+
+    // lines come back before deletion: the tenant is enabled again
+    let ag = ws_payg();
+    let back = plan_company(
+        &p,
+        &snapshot(Some(&c), Some(&rec7), &ag, Some(&disabled), &[]),
+        d("2026-12-01"),
+    );
+    assert!(back
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::EnableTenant { .. })));
+    assert_eq!(back.record.unwrap().inactive_since, None);
+}
+
+#[test]
+fn r_prov_10_guard_stops_a_run_that_zeroes_too_many_quotas() {
+    let zero = |i: usize| Change::SetQuota {
+        company_id: format!("c{i}"),
+        tenant_id: Some(format!("t{i}")),
+        item: ItemKey::new("workstations", None),
+        old: Some(Quota::UNLIMITED),
+        new: Quota::ZERO,
+        enabled: false,
+        rule: "R-PROV-4",
+    };
+    let plan = |n: usize| Plan {
+        partner: "acme".into(),
+        changes: (0..n).map(zero).collect(),
+        problems: vec![],
+    };
+    let g = GuardSettings {
+        max_zero_share: 0.25,
+        min_zeroed: 5,
+    };
+    let rows: [(&str, usize, usize, bool, bool); 5] = [
+        ("few zeroed, below the minimum", 4, 10, false, true),
+        ("half of the partner zeroed", 50, 100, false, false),
+        ("same, forced", 50, 100, true, true),
+        ("a quarter exactly is allowed", 25, 100, false, true),
+        ("everything zeroed", 10, 10, false, false),
+    ];
+    for (case, zeroed, total, force, ok) in rows {
+        let r = guard(&plan(zeroed), total, &g, force);
+        assert_eq!(r.is_ok(), ok, "{case}: {r:?}");
+        if let Err(e) = r {
+            assert!(e.contains("R-PROV-10") && e.contains("--force"), "{e}");
+        }
+    }
+}
+
+#[test]
+fn r_prov_9_plan_json_names_the_rule_and_old_and_new_quota() {
+    let c = company();
+    let ag = ws_payg();
+    let t = tenant("t1");
+    let rec = CompanyRecord::new("c1", "Acme", Mapping::Tenant("t1".into()));
+    let by_hand = items_now(Quota::hard(3.0));
+    let plan = plan_company(
+        &partner(),
+        &snapshot(Some(&c), Some(&rec), &ag, Some(&t), &by_hand),
+        d(TODAY),
+    );
+    let json = serde_json::to_value(&plan.changes).unwrap();
+    assert_eq!(json[0]["action"], "set_quota");
+    assert_eq!(json[0]["rule"], "R-PROV-4");
+    assert_eq!(json[0]["old"]["value"], 3.0);
+    assert_eq!(json[0]["new"]["value"], serde_json::Value::Null);
+}
+
+#[test]
+fn next_review_is_the_next_date_a_line_changes_by_itself() {
+    let ag = vec![AgreementWithLines {
+        agreement: agreement("a1"),
+        lines: vec![
+            line("l1", "ws", 1.0, Some("2026-12-01"), None),
+            line("l2", "ws", 1.0, Some("2026-01-01"), Some("2026-11-30")),
+        ],
+    }];
+    assert_eq!(next_review(&ag, d(TODAY)), Some(d("2026-11-30")));
+}

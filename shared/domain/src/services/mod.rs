@@ -1,0 +1,3 @@
+//! Services: orchestrate ports around the pure rules.
+
+pub mod sync;

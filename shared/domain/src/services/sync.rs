@@ -1,0 +1,674 @@
+//! The sync service: read both sides, plan every company (rules), guard, apply the difference.
+//! API calls grow with changes, not with the number of companies.
+
+use crate::error::PortError;
+use crate::model::{
+    AgreementWithLines, CompanyRecord, CurrentItem, Mapping, Partner, PsaCompany, PsaKind, Tenant,
+};
+use crate::plan::{Change, CompanyPlan, CompanyProblem, Plan};
+use crate::ports::{
+    AgreementQuery, CompanyQuery, NewTenant, PartnerClients, PartnerStatus, QuotaSet, RunSummary,
+    Store, TenantWithItems,
+};
+use crate::rules::{companies, mapping, provisioning};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// What a run covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "pass", content = "company_id")]
+pub enum Scope {
+    /// Changes since the last cursor on both sides (becomes a full pass when one is due).
+    Incremental,
+    /// Every company and tenant.
+    Full,
+    /// One company (a PSA webhook, or an operator).
+    Company(String),
+}
+
+impl Scope {
+    pub fn name(&self) -> String {
+        match self {
+            Scope::Incremental => "incremental".into(),
+            Scope::Full => "full".into(),
+            Scope::Company(c) => format!("company {c}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SyncOptions {
+    /// R-PROV-9: plan only.
+    pub dry_run: bool,
+    /// R-PROV-10: apply even when the guard trips.
+    pub force: bool,
+    /// Requests in flight at once to each system.
+    pub concurrency: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            dry_run: false,
+            force: false,
+            concurrency: 8,
+        }
+    }
+}
+
+/// The outcome of a run: the plan, what was applied, what failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    pub partner: String,
+    pub scope: String,
+    pub dry_run: bool,
+    pub started_at: DateTime<Utc>,
+    pub companies: usize,
+    pub plan: Plan,
+    pub applied: usize,
+    pub failures: Vec<CompanyProblem>,
+    /// Why nothing was applied (R-MAP-6, R-PROV-10).
+    pub blocked: Option<String>,
+    pub psa_requests: u64,
+    pub platform_requests: u64,
+}
+
+impl SyncReport {
+    pub fn summary(&self, finished_at: DateTime<Utc>) -> RunSummary {
+        RunSummary {
+            scope: self.scope.clone(),
+            started_at: self.started_at,
+            finished_at,
+            dry_run: self.dry_run,
+            companies: self.companies,
+            changes: self.plan.changes.len(),
+            applied: self.applied,
+            failed: self.failures.len(),
+            blocked: self.blocked.clone(),
+            psa_requests: self.psa_requests,
+            platform_requests: self.platform_requests,
+        }
+    }
+}
+
+/// A run that could not happen at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("partner {partner}: {source}")]
+    Port {
+        partner: String,
+        #[source]
+        source: PortError,
+    },
+}
+
+impl SyncError {
+    pub fn port(&self) -> &PortError {
+        match self {
+            SyncError::Port { source, .. } => source,
+        }
+    }
+}
+
+/// "Today" in the partner's time zone.
+pub fn partner_today(partner: &Partner, now: DateTime<Utc>) -> NaiveDate {
+    match partner.time_zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => now.with_timezone(&tz).date_naive(),
+        Err(_) => now.date_naive(),
+    }
+}
+
+fn max_time(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    a.max(b)
+}
+
+/// Everything read for a run, before planning.
+struct Snapshot {
+    companies: HashMap<String, PsaCompany>,
+    /// Agreements with lines, by company.
+    agreements: HashMap<String, Vec<AgreementWithLines>>,
+    tenants: HashMap<String, TenantWithItems>,
+    /// Tenants by the PSA company id they carry.
+    by_customer_id: HashMap<String, String>,
+    /// Companies to plan.
+    considered: BTreeSet<String>,
+    psa_since: Option<DateTime<Utc>>,
+    platform_cursor: Option<String>,
+}
+
+/// Runs a sync for one partner. Records, cursor and status are written unless it is a dry run.
+pub async fn run(
+    partner: &Partner,
+    clients: &PartnerClients,
+    store: &dyn Store,
+    scope: Scope,
+    opts: SyncOptions,
+    now: DateTime<Utc>,
+) -> Result<SyncReport, SyncError> {
+    let err = |source: PortError| SyncError::Port {
+        partner: partner.id.clone(),
+        source,
+    };
+    let today = partner_today(partner, now);
+    let cursor = store.cursor(&partner.id).await.map_err(err)?;
+    let full_due = cursor.last_full.is_none_or(|t| {
+        now.signed_duration_since(t).num_minutes() >= i64::from(partner.full_sync_hours) * 60
+    });
+    let scope = match scope {
+        Scope::Incremental if full_due => Scope::Full,
+        s => s,
+    };
+    let mut report = SyncReport {
+        partner: partner.id.clone(),
+        scope: scope.name(),
+        dry_run: opts.dry_run,
+        started_at: now,
+        companies: 0,
+        plan: Plan {
+            partner: partner.id.clone(),
+            ..Plan::default()
+        },
+        applied: 0,
+        failures: Vec::new(),
+        blocked: None,
+        psa_requests: 0,
+        platform_requests: 0,
+    };
+    if !partner.switches.provisioning {
+        report.blocked = Some("provisioning is switched off for this partner".into());
+        return Ok(report);
+    }
+    // R-MAP-6: an unusable mapping never runs (it would zero everything).
+    if let Err(why) = mapping::usable(&partner.mapping) {
+        report.blocked = Some(why);
+        if !opts.dry_run {
+            write_status(store, partner, &report, now)
+                .await
+                .map_err(err)?;
+        }
+        return Ok(report);
+    }
+
+    let records: HashMap<String, CompanyRecord> = store
+        .companies(&partner.id)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .map(|r| (r.company_id.clone(), r))
+        .collect();
+
+    let snap = read_snapshot(partner, clients, &records, &scope, &cursor, today, opts)
+        .await
+        .map_err(err)?;
+
+    // Plan every considered company (pure rules).
+    let mut plans: Vec<CompanyPlan> = Vec::new();
+    for cid in &snap.considered {
+        let record = records.get(cid);
+        let tenant = record
+            .and_then(|r| r.tenant_id())
+            .or_else(|| snap.by_customer_id.get(cid).map(String::as_str))
+            .and_then(|t| snap.tenants.get(t));
+        let no_items: [CurrentItem; 0] = [];
+        let company_snap = provisioning::CompanySnapshot {
+            company_id: cid,
+            company: snap.companies.get(cid),
+            record,
+            agreements: snap.agreements.get(cid).map_or(&[][..], Vec::as_slice),
+            tenant: tenant.map(|t| &t.tenant),
+            tenant_items: tenant.map_or(&no_items[..], |t| t.items.as_slice()),
+        };
+        let p = provisioning::plan_company(partner, &company_snap, today);
+        if let Some(problem) = &p.problem {
+            report.plan.problems.push(CompanyProblem {
+                company_id: cid.clone(),
+                reason: problem.clone(),
+            });
+        }
+        report.plan.changes.extend(p.changes.iter().cloned());
+        plans.push(p);
+    }
+    report.companies = snap.considered.len();
+
+    // R-PROV-10: the blast-radius guard, over the partner's non-zero quotas.
+    let partner_nonzero: usize = records.values().map(|r| r.nonzero_items as usize).sum();
+    let live_nonzero: usize = snap
+        .tenants
+        .values()
+        .map(|t| {
+            t.items
+                .iter()
+                .filter(|i| i.enabled && !i.quota.is_zero())
+                .count()
+        })
+        .sum();
+    if let Err(why) = provisioning::guard(
+        &report.plan,
+        partner_nonzero.max(live_nonzero),
+        &partner.guard,
+        opts.force,
+    ) {
+        report.blocked = Some(why);
+    }
+
+    let counters = clients.counters.clone();
+    if opts.dry_run || report.blocked.is_some() {
+        (report.psa_requests, report.platform_requests) = counters();
+        if !opts.dry_run {
+            write_status(store, partner, &report, now)
+                .await
+                .map_err(err)?;
+        }
+        return Ok(report);
+    }
+
+    // Apply, company by company; one company's failure never stops the others (R-CO-4).
+    let outcomes: Vec<(usize, Option<CompanyProblem>)> = stream::iter(plans)
+        .map(|p| {
+            let original = records.get(&p.company_id).cloned();
+            async move { apply_company(partner, clients, store, p, original, now).await }
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    for (applied, failure) in outcomes {
+        report.applied += applied;
+        report.failures.extend(failure);
+    }
+
+    // Cursors move only after the pass has been applied.
+    let mut next = cursor.clone();
+    next.psa_since = max_time(cursor.psa_since, snap.psa_since);
+    if snap.platform_cursor.is_some() {
+        next.platform_since = snap.platform_cursor.clone();
+    }
+    if scope == Scope::Full {
+        next.last_full = Some(now);
+    }
+    if next != cursor {
+        store.put_cursor(&partner.id, &next).await.map_err(err)?;
+    }
+    (report.psa_requests, report.platform_requests) = counters();
+    write_status(store, partner, &report, now)
+        .await
+        .map_err(err)?;
+    Ok(report)
+}
+
+async fn write_status(
+    store: &dyn Store,
+    partner: &Partner,
+    report: &SyncReport,
+    now: DateTime<Utc>,
+) -> Result<(), PortError> {
+    let mut status: PartnerStatus = store.status(&partner.id).await?;
+    status.last_sync = Some(report.summary(now));
+    status.credentials = Some(crate::ports::CredentialState {
+        ok: true,
+        checked_at: now,
+        problem: None,
+    });
+    store.put_status(&partner.id, &status).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read_snapshot(
+    partner: &Partner,
+    clients: &PartnerClients,
+    records: &HashMap<String, CompanyRecord>,
+    scope: &Scope,
+    cursor: &crate::ports::SyncCursor,
+    today: NaiveDate,
+    opts: SyncOptions,
+) -> Result<Snapshot, PortError> {
+    let psa = clients.psa.as_ref();
+    let platform = clients.platform.as_ref();
+    let mut snap = Snapshot {
+        companies: HashMap::new(),
+        agreements: HashMap::new(),
+        tenants: HashMap::new(),
+        by_customer_id: HashMap::new(),
+        considered: BTreeSet::new(),
+        psa_since: None,
+        platform_cursor: None,
+    };
+    let agreements = match scope {
+        Scope::Full => {
+            let companies = psa.companies(&CompanyQuery::default()).await?;
+            let agreements = psa.agreements(&AgreementQuery::default()).await?;
+            let (tenants, _) = platform.customers(&[]).await?;
+            // The next incremental pass looks at platform changes from here on.
+            let (_, platform_cursor) = platform
+                .items_changed(cursor.platform_since.as_deref())
+                .await?;
+            snap.platform_cursor = Some(platform_cursor);
+            snap.psa_since = companies
+                .iter()
+                .filter_map(|c| c.updated_at)
+                .chain(agreements.iter().filter_map(|a| a.updated_at))
+                .max();
+            for t in tenants {
+                if let Some(c) = &t.tenant.customer_id {
+                    snap.by_customer_id.insert(c.clone(), t.tenant.id.clone());
+                }
+                snap.tenants.insert(t.tenant.id.clone(), t);
+            }
+            snap.considered
+                .extend(companies.iter().map(|c| c.id.clone()));
+            snap.considered.extend(records.keys().cloned());
+            snap.companies = companies.into_iter().map(|c| (c.id.clone(), c)).collect();
+            agreements
+        }
+        Scope::Incremental | Scope::Company(_) => {
+            let mut wanted: BTreeSet<String> = BTreeSet::new();
+            if let Scope::Company(c) = scope {
+                wanted.insert(c.clone());
+            } else {
+                let since = cursor.psa_since;
+                let changed = psa
+                    .companies(&CompanyQuery {
+                        changed_since: since,
+                        ids: vec![],
+                    })
+                    .await?;
+                let changed_agreements = psa
+                    .agreements(&AgreementQuery {
+                        changed_since: since,
+                        company_ids: vec![],
+                    })
+                    .await?;
+                let (tenant_ids, platform_cursor) = platform
+                    .items_changed(cursor.platform_since.as_deref())
+                    .await?;
+                snap.platform_cursor = Some(platform_cursor);
+                snap.psa_since = changed
+                    .iter()
+                    .filter_map(|c| c.updated_at)
+                    .chain(changed_agreements.iter().filter_map(|a| a.updated_at))
+                    .max();
+                wanted.extend(changed.iter().map(|c| c.id.clone()));
+                wanted.extend(changed_agreements.iter().map(|a| a.company_id.clone()));
+                let changed_tenants: BTreeSet<&str> =
+                    tenant_ids.iter().map(String::as_str).collect();
+                for r in records.values() {
+                    let due = r.next_review.is_some_and(|d| d <= today);
+                    let tenant_changed = r.tenant_id().is_some_and(|t| changed_tenants.contains(t));
+                    if due
+                        || tenant_changed
+                        || r.last_error.is_some()
+                        || r.mapping == Mapping::NewTenant
+                    {
+                        wanted.insert(r.company_id.clone());
+                    }
+                }
+                for c in changed {
+                    snap.companies.insert(c.id.clone(), c);
+                }
+            }
+            if wanted.is_empty() {
+                return Ok(snap);
+            }
+            let missing: Vec<String> = wanted
+                .iter()
+                .filter(|c| !snap.companies.contains_key(*c))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                for c in psa
+                    .companies(&CompanyQuery {
+                        changed_since: None,
+                        ids: missing,
+                    })
+                    .await?
+                {
+                    snap.companies.insert(c.id.clone(), c);
+                }
+            }
+            let agreements = psa
+                .agreements(&AgreementQuery {
+                    changed_since: None,
+                    company_ids: wanted.iter().cloned().collect(),
+                })
+                .await?;
+            let tenant_ids: Vec<String> = wanted
+                .iter()
+                .filter_map(|c| {
+                    records
+                        .get(c)
+                        .and_then(|r| r.tenant_id())
+                        .map(str::to_owned)
+                })
+                .collect();
+            if !tenant_ids.is_empty() {
+                let (tenants, _) = platform.customers(&tenant_ids).await?;
+                for t in tenants {
+                    snap.tenants.insert(t.tenant.id.clone(), t);
+                }
+            }
+            snap.considered = wanted;
+            agreements
+        }
+    };
+
+    // Lines: one read per agreement that counts today (and is of a considered company).
+    let valid: Vec<_> = agreements
+        .into_iter()
+        .filter(|a| snap.considered.contains(&a.company_id))
+        .filter(|a| match partner.psa {
+            PsaKind::Connectwise => provisioning::cw_agreement_valid(a, today).is_ok(),
+            PsaKind::Autotask => !a.cancelled,
+        })
+        .collect();
+    let with_lines: Vec<AgreementWithLines> = stream::iter(valid)
+        .map(|a| async move {
+            let lines = psa.lines(&a.id).await?;
+            Ok::<_, PortError>(AgreementWithLines {
+                agreement: a,
+                lines,
+            })
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .try_collect()
+        .await?;
+    for a in with_lines {
+        snap.agreements
+            .entry(a.agreement.company_id.clone())
+            .or_default()
+            .push(a);
+    }
+    for list in snap.agreements.values_mut() {
+        list.sort_by(|a, b| a.agreement.id.cmp(&b.agreement.id));
+    }
+    Ok(snap)
+}
+
+/// Applies one company's plan; returns the number of changes applied and its failure, if any.
+async fn apply_company(
+    partner: &Partner,
+    clients: &PartnerClients,
+    store: &dyn Store,
+    plan: CompanyPlan,
+    original: Option<CompanyRecord>,
+    now: DateTime<Utc>,
+) -> (usize, Option<CompanyProblem>) {
+    let cid = plan.company_id.clone();
+    let Some(mut record) = plan.record.clone() else {
+        return (0, None);
+    };
+    if let Some(o) = &original {
+        record.version = o.version;
+    }
+    let result = apply_changes(partner, clients, store, &plan.changes, &mut record).await;
+    let (applied, error) = match result {
+        Ok(n) => (n, plan.problem.clone()),
+        Err((n, e)) => (n, Some(e)),
+    };
+    let changed = applied > 0
+        || original.as_ref() != Some(&record)
+        || original.as_ref().map(|o| &o.last_error) != Some(&error);
+    if changed {
+        companies::record_outcome(&mut record, now, error.clone());
+        if let Err(e) = store.put_company(&partner.id, &record).await {
+            return (
+                applied,
+                Some(CompanyProblem {
+                    company_id: cid.clone(),
+                    reason: format!("company {cid}: could not record the sync: {e}"),
+                }),
+            );
+        }
+    }
+    (
+        applied,
+        error.map(|reason| CompanyProblem {
+            company_id: cid,
+            reason,
+        }),
+    )
+}
+
+async fn apply_changes(
+    partner: &Partner,
+    clients: &PartnerClients,
+    store: &dyn Store,
+    changes: &[Change],
+    record: &mut CompanyRecord,
+) -> Result<usize, (usize, String)> {
+    let platform = clients.platform.as_ref();
+    let cid = record.company_id.clone();
+    let fail = |n: usize, what: &str, e: PortError| (n, format!("company {cid}: {what}: {e}"));
+    let mut applied = 0;
+    let mut tenant_id = record.tenant_id().map(str::to_owned);
+    let mut quotas: BTreeMap<String, Vec<QuotaSet>> = BTreeMap::new();
+    for c in changes {
+        match c {
+            Change::CreateTenant {
+                tenant_name,
+                trial,
+                two_factor,
+                admin,
+                ..
+            } => {
+                let t = platform
+                    .create_customer(&NewTenant {
+                        name: tenant_name.clone(),
+                        customer_id: cid.clone(),
+                        trial: *trial,
+                        two_factor: *two_factor,
+                        admin: admin.clone(),
+                    })
+                    .await
+                    .map_err(|e| fail(applied, "creating its tenant failed", e))?;
+                applied += 1;
+                record.mapping = Mapping::Tenant(t.id.clone());
+                // Record the mapping at once: a later failure must not orphan the tenant.
+                match store.put_company(&partner.id, record).await {
+                    Ok(saved) => record.version = saved.version,
+                    Err(e) => return Err(fail(applied, "recording its new tenant failed", e)),
+                }
+                tenant_id = Some(t.id);
+            }
+            Change::AdoptTenant { tenant_id: t, .. } => {
+                record.mapping = Mapping::Tenant(t.clone());
+                tenant_id = Some(t.clone());
+                applied += 1;
+            }
+            Change::SetQuota {
+                tenant_id: t,
+                item,
+                new,
+                enabled,
+                ..
+            } => {
+                let Some(t) = t.clone().or_else(|| tenant_id.clone()) else {
+                    continue;
+                };
+                quotas.entry(t).or_default().push(QuotaSet {
+                    item: item.clone(),
+                    enabled: *enabled,
+                    quota: *new,
+                });
+            }
+            _ => {}
+        }
+    }
+    for (t, items) in &quotas {
+        platform
+            .set_quotas(t, items)
+            .await
+            .map_err(|e| fail(applied, "setting quotas failed", e))?;
+        applied += items.len();
+    }
+    for c in changes {
+        let r = match c {
+            Change::EnableTenant { tenant_id, .. } => platform
+                .set_enabled(tenant_id, true)
+                .await
+                .map_err(|e| fail(applied, "enabling its tenant failed", e)),
+            Change::SwitchToProduction { tenant_id, .. } => platform
+                .switch_to_production(tenant_id)
+                .await
+                .map_err(|e| fail(applied, "switching its tenant to production failed", e)),
+            Change::DisableTenant { tenant_id, .. } => platform
+                .set_enabled(tenant_id, false)
+                .await
+                .map_err(|e| fail(applied, "disabling its tenant failed", e)),
+            Change::DeleteTenant { tenant_id, .. } => platform
+                .delete_tenant(tenant_id)
+                .await
+                .map_err(|e| fail(applied, "deleting its tenant failed", e)),
+            _ => continue,
+        };
+        r?;
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+/// Plans and applies nothing: a mapping request for one company (R-CO-1, R-CO-3, R-CO-5),
+/// checked against the platform and the store before anything is written.
+pub async fn map_company(
+    partner: &Partner,
+    clients: &PartnerClients,
+    store: &dyn Store,
+    company: &PsaCompany,
+    request: &companies::MappingRequest,
+) -> Result<CompanyRecord, String> {
+    let current = store
+        .company(&partner.id, &company.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (tenant, holder): (Option<Tenant>, Option<String>) = match request {
+        companies::MappingRequest::Existing(t) => {
+            let (found, _) = clients
+                .platform
+                .customers(std::slice::from_ref(t))
+                .await
+                .map_err(|e| e.to_string())?;
+            let holder = store
+                .tenant_holder(&partner.id, t)
+                .await
+                .map_err(|e| e.to_string())?;
+            (found.into_iter().next().map(|t| t.tenant), holder)
+        }
+        _ => (None, None),
+    };
+    let rec = companies::apply_request(
+        current.as_ref(),
+        &company.id,
+        &company.name,
+        request,
+        tenant.as_ref(),
+        holder.as_deref(),
+    )
+    .map_err(|e| format!("company {} ({}): {e}", company.identifier, company.id))?;
+    if current.as_ref() == Some(&rec) {
+        return Ok(rec);
+    }
+    store
+        .put_company(&partner.id, &rec)
+        .await
+        .map_err(|e| format!("company {}: {e}", company.identifier))
+}
