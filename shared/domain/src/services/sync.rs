@@ -338,12 +338,10 @@ async fn read_snapshot(
         Scope::Full => {
             let companies = psa.companies(&CompanyQuery::default()).await?;
             let agreements = psa.agreements(&AgreementQuery::default()).await?;
-            let (tenants, _) = platform.customers(&[]).await?;
-            // The next incremental pass looks at platform changes from here on.
-            let (_, platform_cursor) = platform
-                .items_changed(cursor.platform_since.as_deref())
-                .await?;
-            snap.platform_cursor = Some(platform_cursor);
+            // The listing's own timestamp: the next incremental pass looks at platform changes
+            // from here on.
+            let (tenants, stamp) = platform.customers(&[]).await?;
+            snap.platform_cursor = Some(stamp).filter(|s| !s.is_empty());
             snap.psa_since = companies
                 .iter()
                 .filter_map(|c| c.updated_at)

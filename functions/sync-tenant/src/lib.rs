@@ -1,0 +1,304 @@
+//! sync-tenant: PSA companies and agreements drive the platform's customer tenants and quotas.
+//!
+//! Events (EventBridge shape; `aws_lambda_events::eventbridge::EventBridgeEvent`):
+//! - dispatch — `psa-bridge.schedule` / `SyncDispatch` (EventBridge Scheduler, every 15 minutes)
+//!   or a plain `aws.events` / `Scheduled Event`: one `SyncPartner` event per enabled partner.
+//! - work — `psa-bridge` / `SyncPartner` `{partner, pass?: incremental|full, dry_run?, force?}`,
+//!   `SyncCompany` `{partner, company_id}`, `PsaChanged` `{partner, company_id}` (from the
+//!   webhook receiver): plan → guard → apply, then a `SyncCompleted` summary event.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use domain::ports::{BusEvent, Clock, Connector, CredentialState, Events, Store};
+use domain::services::sync::{self, Scope, SyncOptions, SyncReport};
+use domain::PortError;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// What the handler needs, built once in `main`.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub events: Arc<dyn Events>,
+    pub connector: Arc<dyn Connector>,
+    pub clock: Arc<dyn Clock>,
+    pub concurrency: usize,
+}
+
+/// A failed invocation. Lambda retries it and then sends it to the dead-letter queue with this
+/// message (R-REL-3).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncFailure {
+    #[error("unexpected event {event_source}/{detail_type}: sync-tenant handles SyncDispatch, SyncPartner, SyncCompany and PsaChanged")]
+    UnknownEvent {
+        event_source: String,
+        detail_type: String,
+    },
+    #[error("{detail_type} event has a malformed detail: {reason}")]
+    BadDetail { detail_type: String, reason: String },
+    #[error(
+        "unknown partner {0:?}: no such partner is configured (run `psa-bridge partner apply`)"
+    )]
+    UnknownPartner(String),
+    #[error("partner {partner}: {source}")]
+    Port {
+        partner: String,
+        #[source]
+        source: PortError,
+    },
+}
+
+/// The detail of a work event.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SyncDetail {
+    pub partner: String,
+    #[serde(default)]
+    pub pass: Option<Pass>,
+    #[serde(default)]
+    pub company_id: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub force: bool,
+    /// Extra fields a PSA change event may carry (entity kind, record id).
+    #[serde(default)]
+    pub entity: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Pass {
+    Incremental,
+    Full,
+}
+
+pub const DETAIL_SYNC_PARTNER: &str = "SyncPartner";
+pub const DETAIL_SYNC_COMPANY: &str = "SyncCompany";
+pub const DETAIL_PSA_CHANGED: &str = "PsaChanged";
+pub const DETAIL_SYNC_COMPLETED: &str = "SyncCompleted";
+pub const DETAIL_CREDENTIALS_FAILED: &str = "CredentialsFailed";
+
+/// The Lambda entry point's logic.
+pub async fn handle(deps: &Deps, event: EventBridgeEvent<Value>) -> Result<Value, SyncFailure> {
+    match (event.source.as_str(), event.detail_type.as_str()) {
+        ("psa-bridge.schedule", "SyncDispatch") | ("aws.events", "Scheduled Event") => {
+            dispatch(deps).await
+        }
+        ("psa-bridge", DETAIL_SYNC_PARTNER | DETAIL_SYNC_COMPANY | DETAIL_PSA_CHANGED) => {
+            let detail: SyncDetail = serde_json::from_value(event.detail.clone()).map_err(|e| {
+                SyncFailure::BadDetail {
+                    detail_type: event.detail_type.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            if event.detail_type != DETAIL_SYNC_PARTNER && detail.company_id.is_none() {
+                return Err(SyncFailure::BadDetail {
+                    detail_type: event.detail_type,
+                    reason: "company_id is required".into(),
+                });
+            }
+            let report = work(deps, &detail).await?;
+            Ok(serde_json::to_value(report_view(&report)).expect("report serialises"))
+        }
+        (source, detail_type) => Err(SyncFailure::UnknownEvent {
+            event_source: source.to_owned(),
+            detail_type: detail_type.to_owned(),
+        }),
+    }
+}
+
+/// Dispatch mode: one work event per enabled partner; one partner never blocks another.
+pub async fn dispatch(deps: &Deps) -> Result<Value, SyncFailure> {
+    let port = |source| SyncFailure::Port {
+        partner: "*".into(),
+        source,
+    };
+    let partners = deps.store.partners().await.map_err(port)?;
+    let events: Vec<BusEvent> = partners
+        .iter()
+        .filter(|p| p.enabled && p.switches.provisioning)
+        .map(|p| BusEvent {
+            detail_type: DETAIL_SYNC_PARTNER.into(),
+            detail: json!({"partner": p.id, "pass": "incremental"}),
+        })
+        .collect();
+    deps.events.publish(&events).await.map_err(port)?;
+    tracing::info!(partners = events.len(), "dispatched sync");
+    Ok(json!({"dispatched": events.len()}))
+}
+
+/// Work mode for one partner (or one company of it).
+pub async fn work(deps: &Deps, d: &SyncDetail) -> Result<SyncReport, SyncFailure> {
+    let port = |source| SyncFailure::Port {
+        partner: d.partner.clone(),
+        source,
+    };
+    let partner = deps
+        .store
+        .partner(&d.partner)
+        .await
+        .map_err(port)?
+        .ok_or_else(|| SyncFailure::UnknownPartner(d.partner.clone()))?;
+    let now = deps.clock.now();
+    let clients = match deps.connector.connect(&partner).await {
+        Ok(c) => c,
+        Err(e) => return Err(credentials_failed(deps, &partner.id, e, now).await),
+    };
+    let scope = match (&d.company_id, d.pass) {
+        (Some(c), _) => Scope::Company(c.clone()),
+        (None, Some(Pass::Full)) => Scope::Full,
+        (None, _) => Scope::Incremental,
+    };
+    let opts = SyncOptions {
+        dry_run: d.dry_run,
+        force: d.force,
+        concurrency: deps.concurrency,
+    };
+    let report = match sync::run(&partner, &clients, deps.store.as_ref(), scope, opts, now).await {
+        Ok(r) => r,
+        Err(e) => {
+            let source = e.port().clone();
+            if matches!(source, PortError::Credentials { .. }) {
+                return Err(credentials_failed(deps, &partner.id, source, now).await);
+            }
+            return Err(SyncFailure::Port {
+                partner: partner.id.clone(),
+                source,
+            });
+        }
+    };
+    tracing::info!(
+        partner = %partner.id,
+        scope = %report.scope,
+        companies = report.companies,
+        changes = report.plan.changes.len(),
+        applied = report.applied,
+        failed = report.failures.len(),
+        blocked = report.blocked.as_deref().unwrap_or(""),
+        psa_requests = report.psa_requests,
+        platform_requests = report.platform_requests,
+        "sync finished"
+    );
+    if !report.dry_run {
+        let summary = report_view(&report);
+        deps.events
+            .publish(&[BusEvent {
+                detail_type: DETAIL_SYNC_COMPLETED.into(),
+                detail: serde_json::to_value(summary).expect("summary serialises"),
+            }])
+            .await
+            .map_err(port)?;
+    }
+    Ok(report)
+}
+
+/// R-SET-4: a credential failure shows on the status and raises an event; the run fails so
+/// the schedule retries it (nothing is dropped silently).
+async fn credentials_failed(
+    deps: &Deps,
+    partner: &str,
+    e: PortError,
+    now: DateTime<Utc>,
+) -> SyncFailure {
+    if matches!(e, PortError::Credentials { .. }) {
+        if let Ok(mut status) = deps.store.status(partner).await {
+            status.credentials = Some(CredentialState {
+                ok: false,
+                checked_at: now,
+                problem: Some(e.to_string()),
+            });
+            if let Err(se) = deps.store.put_status(partner, &status).await {
+                tracing::warn!(partner, error = %se, "could not record the credential failure");
+            }
+        }
+        let event = BusEvent {
+            detail_type: DETAIL_CREDENTIALS_FAILED.into(),
+            detail: json!({"partner": partner, "problem": e.to_string(), "at": now}),
+        };
+        if let Err(ee) = deps.events.publish(&[event]).await {
+            tracing::warn!(partner, error = %ee, "could not publish the credential failure");
+        }
+    }
+    SyncFailure::Port {
+        partner: partner.to_owned(),
+        source: e,
+    }
+}
+
+/// What a run reports: the summary, the changes it made (or would make) and the failures.
+#[derive(Debug, Serialize)]
+pub struct ReportView<'a> {
+    pub partner: &'a str,
+    pub scope: &'a str,
+    pub dry_run: bool,
+    pub companies: usize,
+    pub applied: usize,
+    pub blocked: Option<&'a str>,
+    pub psa_requests: u64,
+    pub platform_requests: u64,
+    pub changes: Vec<&'a domain::plan::Change>,
+    pub failures: &'a [domain::plan::CompanyProblem],
+}
+
+/// At most this many changes are listed in a summary event (EventBridge caps an event at 256 KB).
+const EVENT_CHANGES: usize = 200;
+
+pub fn report_view(r: &SyncReport) -> ReportView<'_> {
+    ReportView {
+        partner: &r.partner,
+        scope: &r.scope,
+        dry_run: r.dry_run,
+        companies: r.companies,
+        applied: r.applied,
+        blocked: r.blocked.as_deref(),
+        psa_requests: r.psa_requests,
+        platform_requests: r.platform_requests,
+        changes: r.plan.changes.iter().take(EVENT_CHANGES).collect(),
+        failures: &r.failures,
+    }
+}
+
+impl SyncFailure {
+    /// Retryable failures (throttling, outages) vs permanent ones (bad event, unknown partner,
+    /// rejected credentials): the diagnostic's type says which, for alarms and the DLQ.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SyncFailure::Port { source, .. } if source.is_retryable())
+    }
+}
+
+impl From<SyncFailure> for lambda_runtime::Diagnostic {
+    fn from(e: SyncFailure) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: if e.is_retryable() {
+                "psa-bridge.Retryable".into()
+            } else {
+                "psa-bridge.Permanent".into()
+            },
+            error_message: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_event_detail_parses_and_rejects_unknown_fields() {
+        let ev: EventBridgeEvent<Value> = serde_json::from_value(json!({
+            "version": "0", "id": "1", "detail-type": "SyncPartner", "source": "psa-bridge",
+            "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
+            "resources": [], "detail": {"partner": "acme", "pass": "full"}
+        }))
+        .unwrap();
+        let d: SyncDetail = serde_json::from_value(ev.detail).unwrap();
+        assert_eq!(d.pass, Some(Pass::Full));
+        assert!(
+            serde_json::from_value::<SyncDetail>(json!({"partner": "a", "pas": "full"})).is_err()
+        );
+    }
+}

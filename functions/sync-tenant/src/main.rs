@@ -1,0 +1,34 @@
+//! sync-tenant Lambda: wires the adapters and hands the handler to the runtime.
+
+use adapters::aws::{sdk_config, AwsAdapters, Resources};
+use adapters::connector::VendorConnector;
+use adapters::http::HttpSettings;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use domain::ports::SystemClock;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use std::sync::Arc;
+use sync_tenant::{handle, Deps};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let resources = Resources::from_env()?;
+    let aws = AwsAdapters::new(&sdk_config(None).await, &resources);
+    let settings = HttpSettings::default();
+    let deps = Deps {
+        store: Arc::new(aws.store.clone()),
+        events: Arc::new(aws.events.clone()),
+        connector: Arc::new(VendorConnector::new(
+            Arc::new(aws.secrets.clone()),
+            settings.clone(),
+        )),
+        clock: Arc::new(SystemClock),
+        concurrency: settings.concurrency,
+    };
+    lambda_runtime::run(service_fn(|ev: LambdaEvent<EventBridgeEvent<Value>>| {
+        let deps = deps.clone();
+        async move { handle(&deps, ev.payload).await }
+    }))
+    .await
+}

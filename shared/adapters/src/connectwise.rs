@@ -1,0 +1,592 @@
+//! ConnectWise Manage REST 3.0. Every ConnectWise URL of the product is in this file.
+//!
+//! - Codebase discovery: `GET {site}/login/companyinfo/{companyId}` (no auth), then the API base
+//!   `{site}/{Codebase}apis/3.0/`; re-discovered once after a 404.
+//! - Auth: Basic `base64("{companyId}+{publicKey}:{privateKey}")` and the `clientId` header.
+//! - Lists: forward-only paging (`pagination-type: forward-only`, `pageId`, 1000 per page),
+//!   `conditions` with `lastUpdated > [..]` for incremental reads.
+//! - Errors: `{code, message, errors}`; 429 with `Retry-After` (see [`crate::http`]).
+
+use crate::http::{snippet, Endpoint, HttpSettings, Idempotency};
+use async_trait::async_trait;
+use base64::Engine;
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::model::{Agreement, Contact, Line, ProductRef, PsaCompany};
+use domain::ports::{AgreementQuery, CompanyQuery, PsaDirectory};
+use domain::rules::settings::ConnectWiseCredentials;
+use domain::{PortError, PortResult, System};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::RwLock;
+use url::Url;
+
+const PAGE_SIZE: usize = 1000;
+/// Ids per `in (…)` condition, keeping URLs well under 2,000 characters.
+const IDS_PER_QUERY: usize = 100;
+/// The model version we are written against.
+const ACCEPT: &str = "application/vnd.connectwise.com+json; version=2025.1";
+
+/// A ConnectWise Manage client for one partner.
+#[derive(Clone)]
+pub struct ConnectWise {
+    ep: Endpoint,
+    company_id: String,
+    auth: Arc<SecretString>,
+    client_id: String,
+    base: Arc<RwLock<Option<Url>>>,
+}
+
+#[derive(Deserialize)]
+struct CompanyInfo {
+    #[serde(rename = "Codebase")]
+    codebase: Option<String>,
+}
+
+/// `site` as given by the operator: a host (`api-na.myconnectwise.net`) or a URL.
+pub fn site_url(site: &str) -> Result<Url, String> {
+    let s = site.trim().trim_end_matches('/');
+    let with_scheme = if s.starts_with("https://") || s.starts_with("http://") {
+        s.to_owned()
+    } else {
+        format!("https://{s}")
+    };
+    let u = Url::parse(&format!("{with_scheme}/"))
+        .map_err(|e| format!("ConnectWise site {site:?} is not a host name or URL: {e}"))?;
+    if u.scheme() == "http" && !domain::rules::settings::is_loopback_url(u.as_str()) {
+        return Err(format!("ConnectWise site {site:?} must use https"));
+    }
+    Ok(u)
+}
+
+impl ConnectWise {
+    pub fn new(
+        creds: &ConnectWiseCredentials,
+        client: reqwest::Client,
+        settings: &HttpSettings,
+    ) -> PortResult<Self> {
+        let origin = site_url(&creds.site).map_err(|message| PortError::Rejected {
+            system: System::Psa,
+            message,
+        })?;
+        let basic = format!(
+            "{}+{}:{}",
+            creds.company_id,
+            creds.public_key.expose_secret(),
+            creds.private_key.expose_secret()
+        );
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(basic)
+        );
+        Ok(ConnectWise {
+            ep: Endpoint::new(System::Psa, "ConnectWise", client, origin, settings),
+            company_id: creds.company_id.clone(),
+            auth: Arc::new(SecretString::from(auth)),
+            client_id: creds.client_id.clone(),
+            base: Arc::new(RwLock::new(None)),
+        })
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.ep.requests()
+    }
+
+    pub fn counter(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.ep.counter()
+    }
+
+    /// Codebase discovery; cached until a 404 asks for it again.
+    async fn base(&self, refresh: bool) -> PortResult<Url> {
+        if !refresh {
+            if let Some(b) = self.base.read().await.clone() {
+                return Ok(b);
+            }
+        }
+        let url = self
+            .ep
+            .url(&format!("login/companyinfo/{}", self.company_id))?;
+        let resp = self
+            .ep
+            .send(Idempotency::Safe, || {
+                self.ep.request(Method::GET, url.clone())
+            })
+            .await?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(PortError::Transient {
+                system: System::Psa,
+                message: format!(
+                    "ConnectWise codebase discovery answered {status}: {}",
+                    snippet(&text)
+                ),
+            });
+        }
+        let info: Option<CompanyInfo> =
+            serde_json::from_str(&text).map_err(|e| PortError::Rejected {
+                system: System::Psa,
+                message: format!("ConnectWise codebase discovery returned an unexpected body: {e}"),
+            })?;
+        let Some(codebase) = info.and_then(|i| i.codebase) else {
+            return Err(PortError::Credentials {
+                system: System::Psa,
+                message: format!(
+                    "ConnectWise does not know the company id {:?} on this site — check the site and company id",
+                    self.company_id
+                ),
+            });
+        };
+        let codebase = if codebase.ends_with('/') {
+            codebase
+        } else {
+            format!("{codebase}/")
+        };
+        let base = self.ep.url(&format!("{codebase}apis/3.0/"))?;
+        *self.base.write().await = Some(base.clone());
+        Ok(base)
+    }
+
+    fn authed(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        self.ep
+            .request(method, url)
+            .header("Authorization", self.auth.expose_secret())
+            .header("clientId", &self.client_id)
+            .header("Accept", ACCEPT)
+    }
+
+    /// GET one API path (relative to the base) and parse JSON, mapping errors.
+    async fn get_json(
+        &self,
+        path_and_query: &str,
+        extra: &[(&str, &str)],
+    ) -> PortResult<(Value, Option<String>)> {
+        let mut refreshed = false;
+        loop {
+            let base = self.base(refreshed).await?;
+            let url = base.join(path_and_query).map_err(|e| PortError::Rejected {
+                system: System::Psa,
+                message: format!("bad ConnectWise path {path_and_query}: {e}"),
+            })?;
+            self.ep.same_origin(&url)?;
+            let resp = self
+                .ep
+                .send(Idempotency::Safe, || {
+                    let mut rb = self.authed(Method::GET, url.clone());
+                    for (k, v) in extra {
+                        rb = rb.header(*k, *v);
+                    }
+                    rb
+                })
+                .await?;
+            let status = resp.status();
+            let link = resp
+                .headers()
+                .get("Link")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let text = resp.text().await.unwrap_or_default();
+            if status == StatusCode::NOT_FOUND && !refreshed {
+                // On cloud a 404 can mean the codebase moved: discover it again, once.
+                refreshed = true;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(error_from(status, &text, path_and_query));
+            }
+            let v: Value = serde_json::from_str(&text).map_err(|e| PortError::Rejected {
+                system: System::Psa,
+                message: format!("ConnectWise {path_and_query}: unexpected body: {e}"),
+            })?;
+            return Ok((v, link));
+        }
+    }
+
+    /// Every record of a list, forward-only paging by id.
+    async fn list_all(&self, resource: &str, conditions: Option<&str>) -> PortResult<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut page_id: Option<i64> = None;
+        loop {
+            let path = {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                q.append_pair("pageSize", &PAGE_SIZE.to_string());
+                if let Some(c) = conditions {
+                    q.append_pair("conditions", c);
+                }
+                if let Some(p) = page_id {
+                    q.append_pair("pageId", &p.to_string());
+                }
+                format!("{resource}?{}", q.finish())
+            };
+            let (v, link) = self
+                .get_json(&path, &[("pagination-type", "forward-only")])
+                .await?;
+            let Value::Array(items) = v else {
+                return Err(PortError::Rejected {
+                    system: System::Psa,
+                    message: format!("ConnectWise {resource}: expected a list"),
+                });
+            };
+            let n = items.len();
+            let last_id = items
+                .last()
+                .and_then(|i| i.get("id"))
+                .and_then(Value::as_i64);
+            out.extend(items);
+            let next = link.as_deref().and_then(next_page_id);
+            match (next, last_id) {
+                (Some(next), _) if n > 0 => page_id = Some(next),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_by_ids(
+        &self,
+        resource: &str,
+        field: &str,
+        ids: &[String],
+        extra: Option<&str>,
+    ) -> PortResult<Vec<Value>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let numeric: Vec<&str> = chunk
+                .iter()
+                .map(String::as_str)
+                .filter(|s| s.parse::<i64>().is_ok())
+                .collect();
+            if numeric.is_empty() {
+                continue;
+            }
+            let mut cond = format!("{field} in ({})", numeric.join(","));
+            if let Some(e) = extra {
+                cond = format!("({cond}) and {e}");
+            }
+            out.extend(self.list_all(resource, Some(&cond)).await?);
+        }
+        Ok(out)
+    }
+
+    /// The primary contact of a company with its e-mail (for the activation e-mail).
+    pub async fn contact(&self, contact_id: i64) -> PortResult<Option<Contact>> {
+        match self
+            .get_json(&format!("company/contacts/{contact_id}"), &[])
+            .await
+        {
+            Ok((v, _)) => Ok(Some(contact_from(&v))),
+            Err(PortError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The `pageId` of the `rel="next"` link of an RFC 5988 `Link` header.
+fn next_page_id(link: &str) -> Option<i64> {
+    link.split(',').find_map(|part| {
+        let (url, rel) = part.split_once(';')?;
+        if !rel.contains("next") {
+            return None;
+        }
+        let url = url.trim().trim_start_matches('<').trim_end_matches('>');
+        let parsed = Url::parse(url).ok()?;
+        let id = parsed
+            .query_pairs()
+            .find(|(k, _)| k.eq_ignore_ascii_case("pageId"))?
+            .1
+            .parse()
+            .ok();
+        id
+    })
+}
+
+fn error_from(status: StatusCode, body: &str, what: &str) -> PortError {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let message = v
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| snippet(body));
+    let details: Vec<String> = v
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|errs| {
+            errs.iter()
+                .filter_map(|e| e.get("message").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let message = if details.is_empty() {
+        format!("ConnectWise {what}: {message} ({status})")
+    } else {
+        format!(
+            "ConnectWise {what}: {message}: {} ({status})",
+            details.join("; ")
+        )
+    };
+    match status.as_u16() {
+        401 => PortError::Credentials {
+            system: System::Psa,
+            message: format!(
+                "{message} — check the API member's public/private keys and the clientId"
+            ),
+        },
+        403 => PortError::Credentials {
+            system: System::Psa,
+            message: format!("{message} — the API member's security role lacks this permission"),
+        },
+        404 => PortError::NotFound {
+            system: System::Psa,
+            message,
+        },
+        409 => PortError::Conflict {
+            system: System::Psa,
+            message,
+        },
+        429 | 500..=599 => PortError::Transient {
+            system: System::Psa,
+            message,
+        },
+        _ => PortError::Rejected {
+            system: System::Psa,
+            message,
+        },
+    }
+}
+
+fn s(v: &Value, path: &[&str]) -> Option<String> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p)?;
+    }
+    match cur {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn time(v: &Value, path: &[&str]) -> Option<DateTime<Utc>> {
+    s(v, path).and_then(|t| parse_time(&t))
+}
+
+/// ConnectWise datetimes: `2026-11-22T00:00:00Z` (sometimes without the zone).
+pub fn parse_time(t: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
+                .ok()
+                .map(|n| n.and_utc())
+        })
+}
+
+fn date(v: &Value, key: &str) -> Option<NaiveDate> {
+    let t = s(v, &[key])?;
+    parse_time(&t)
+        .map(|d| d.date_naive())
+        .or_else(|| t.get(..10).and_then(|d| d.parse().ok()))
+}
+
+fn contact_from(v: &Value) -> Contact {
+    let email = v
+        .get("communicationItems")
+        .and_then(Value::as_array)
+        .and_then(|items| {
+            items
+                .iter()
+                .filter(|i| {
+                    i.get("communicationType").and_then(Value::as_str) == Some("Email")
+                        || s(i, &["type", "name"]).is_some_and(|n| n.eq_ignore_ascii_case("email"))
+                })
+                .max_by_key(|i| {
+                    i.get("defaultFlag")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                })
+                .and_then(|i| s(i, &["value"]))
+        })
+        .or_else(|| s(v, &["email"]));
+    Contact {
+        first_name: s(v, &["firstName"]).unwrap_or_default(),
+        last_name: s(v, &["lastName"]).unwrap_or_default(),
+        email,
+    }
+}
+
+fn company_from(v: &Value) -> Option<PsaCompany> {
+    let status = s(v, &["status", "name"]);
+    let deleted = v
+        .get("deletedFlag")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let primary_contact = v.get("defaultContact").filter(|c| !c.is_null()).map(|c| {
+        let name = s(c, &["name"]).unwrap_or_default();
+        let (first, last) = name.split_once(' ').unwrap_or((name.as_str(), ""));
+        Contact {
+            first_name: first.to_owned(),
+            last_name: last.to_owned(),
+            email: s(c, &["email"]),
+        }
+    });
+    Some(PsaCompany {
+        id: s(v, &["id"])?,
+        identifier: s(v, &["identifier"]).unwrap_or_default(),
+        name: s(v, &["name"]).unwrap_or_default(),
+        types: v
+            .get("types")
+            .and_then(Value::as_array)
+            .map(|ts| ts.iter().filter_map(|t| s(t, &["name"])).collect())
+            .unwrap_or_default(),
+        active: !deleted
+            && !status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("Inactive")),
+        status,
+        primary_contact,
+        updated_at: time(v, &["_info", "lastUpdated"]),
+    })
+}
+
+fn agreement_from(v: &Value) -> Option<Agreement> {
+    Some(Agreement {
+        id: s(v, &["id"])?,
+        company_id: s(v, &["company", "id"])?,
+        name: s(v, &["name"]).unwrap_or_default(),
+        start_date: date(v, "startDate"),
+        end_date: date(v, "endDate"),
+        no_end_date: v
+            .get("noEndingDateFlag")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        cancelled: v
+            .get("cancelledFlag")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        cancelled_date: date(v, "dateCancelled"),
+        payg_flag: None,
+        updated_at: time(v, &["_info", "lastUpdated"]),
+    })
+}
+
+fn line_from(agreement_id: &str, v: &Value) -> Option<Line> {
+    Some(Line {
+        id: s(v, &["id"])?,
+        agreement_id: agreement_id.to_owned(),
+        product_id: s(v, &["product", "id"])?,
+        quantity: v.get("quantity").and_then(Value::as_f64).unwrap_or(0.0),
+        less_included: v.get("lessIncluded").and_then(Value::as_f64).unwrap_or(0.0),
+        effective_date: date(v, "effectiveDate"),
+        cancelled_date: date(v, "cancelledDate"),
+    })
+}
+
+fn since_condition(t: DateTime<Utc>) -> String {
+    format!("lastUpdated > [{}]", t.format("%Y-%m-%dT%H:%M:%SZ"))
+}
+
+#[async_trait]
+impl PsaDirectory for ConnectWise {
+    async fn check_login(&self) -> PortResult<()> {
+        self.get_json("system/info", &[]).await.map(|_| ())
+    }
+
+    async fn companies(&self, q: &CompanyQuery) -> PortResult<Vec<PsaCompany>> {
+        let since = q.changed_since.map(since_condition);
+        let raw = if q.ids.is_empty() {
+            self.list_all("company/companies", since.as_deref()).await?
+        } else {
+            self.list_by_ids("company/companies", "id", &q.ids, since.as_deref())
+                .await?
+        };
+        Ok(raw.iter().filter_map(company_from).collect())
+    }
+
+    async fn agreements(&self, q: &AgreementQuery) -> PortResult<Vec<Agreement>> {
+        let since = q.changed_since.map(since_condition);
+        let raw = if q.company_ids.is_empty() {
+            self.list_all("finance/agreements", since.as_deref())
+                .await?
+        } else {
+            self.list_by_ids(
+                "finance/agreements",
+                "company/id",
+                &q.company_ids,
+                since.as_deref(),
+            )
+            .await?
+        };
+        Ok(raw.iter().filter_map(agreement_from).collect())
+    }
+
+    async fn lines(&self, agreement_id: &str) -> PortResult<Vec<Line>> {
+        let raw = self
+            .list_all(
+                &format!("finance/agreements/{agreement_id}/additions"),
+                None,
+            )
+            .await?;
+        Ok(raw
+            .iter()
+            .filter_map(|v| line_from(agreement_id, v))
+            .collect())
+    }
+
+    async fn products(&self) -> PortResult<Vec<ProductRef>> {
+        let raw = self
+            .list_all("procurement/catalog", Some("inactiveFlag = False"))
+            .await?;
+        Ok(raw
+            .iter()
+            .filter_map(|v| {
+                Some(ProductRef {
+                    id: s(v, &["id"])?,
+                    identifier: s(v, &["identifier"]).unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_page_id_reads_the_next_link_only() {
+        let link = r#"<https://x/v4_6_release/apis/3.0/company/companies?pageSize=1000&pageId=1000>; rel="next", <https://x/apis/3.0/company/companies?pageId=1>; rel="first""#;
+        assert_eq!(next_page_id(link), Some(1000));
+        assert_eq!(next_page_id(r#"<https://x/a?pageId=5>; rel="first""#), None);
+    }
+
+    #[test]
+    fn site_accepts_hosts_and_https_urls_only() {
+        assert_eq!(
+            site_url("api-na.myconnectwise.net").unwrap().as_str(),
+            "https://api-na.myconnectwise.net/"
+        );
+        assert!(site_url("http://cw.example.com").is_err());
+        assert!(site_url("http://127.0.0.1:8080").is_ok());
+    }
+
+    #[test]
+    fn error_bodies_are_classified_and_named() {
+        let e = error_from(
+            StatusCode::UNAUTHORIZED,
+            r#"{"code":"Unauthorized","message":"Bad creds","errors":null}"#,
+            "system/info",
+        );
+        assert!(matches!(e, PortError::Credentials { .. }));
+        assert!(e.to_string().contains("Bad creds"));
+        let e = error_from(
+            StatusCode::BAD_REQUEST,
+            r#"{"code":"InvalidObject","message":"Invalid","errors":[{"code":"x","message":"quantity must be >= 0"}]}"#,
+            "additions",
+        );
+        assert!(e.to_string().contains("quantity must be >= 0"), "{e}");
+        assert!(!e.is_retryable());
+    }
+}

@@ -1,0 +1,272 @@
+//! Outbound HTTP shared by the vendor adapters: one reqwest client, a concurrency cap, a request
+//! counter, and retries with jittered exponential backoff on 429 (honouring `Retry-After`), 5xx,
+//! timeouts and lost connections (R-REL-1). Requests go only to the adapter's configured origin.
+
+use backoff::backoff::Backoff;
+use domain::{PortError, System};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use url::Url;
+
+/// How hard to retry.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Longest `Retry-After` honoured; longer answers fail as transient (the run retries later).
+    pub max_retry_after: Duration,
+    /// Give up retrying after this much time in total (the Lambda's remaining budget).
+    pub budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
+            budget: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Fast retries for tests and the local stack (the sandbox answers `Retry-After: 0/1`).
+    pub fn quick() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(50),
+            max_retry_after: Duration::from_secs(2),
+            budget: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Settings shared by every adapter of a process.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+    /// Requests in flight at once per vendor client.
+    pub concurrency: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(30),
+            concurrency: 8,
+        }
+    }
+}
+
+/// Builds the process's one reqwest client.
+pub fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .user_agent(concat!("psa-bridge/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("the HTTP client builds")
+}
+
+/// A vendor endpoint: origin, limits, counter.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub system: System,
+    pub vendor: &'static str,
+    client: reqwest::Client,
+    origin: Url,
+    limiter: Arc<Semaphore>,
+    counter: Arc<AtomicU64>,
+    retry: RetryPolicy,
+}
+
+/// Whether a request may be sent again after a lost answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// GET, PUT with a version, DELETE: safe to repeat.
+    Safe,
+    /// POST that creates: repeat only when the server certainly did not process it (429).
+    Unsafe,
+}
+
+impl Endpoint {
+    pub fn new(
+        system: System,
+        vendor: &'static str,
+        client: reqwest::Client,
+        origin: Url,
+        settings: &HttpSettings,
+    ) -> Self {
+        Endpoint {
+            system,
+            vendor,
+            client,
+            origin,
+            limiter: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            counter: Arc::new(AtomicU64::new(0)),
+            retry: settings.retry.clone(),
+        }
+    }
+
+    pub fn origin(&self) -> &Url {
+        &self.origin
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.counter.load(Ordering::Relaxed)
+    }
+
+    pub fn counter(&self) -> Arc<AtomicU64> {
+        self.counter.clone()
+    }
+
+    /// A URL on this endpoint's origin; refuses any other origin (credentials never leave it).
+    pub fn url(&self, path_and_query: &str) -> Result<Url, PortError> {
+        let u = self
+            .origin
+            .join(path_and_query)
+            .map_err(|e| self.rejected(format!("bad URL {path_and_query}: {e}")))?;
+        self.same_origin(&u)?;
+        Ok(u)
+    }
+
+    pub fn same_origin(&self, u: &Url) -> Result<(), PortError> {
+        if u.origin() != self.origin.origin() {
+            return Err(self.rejected(format!(
+                "refusing to send credentials to {} (not the configured origin {})",
+                u.origin().ascii_serialization(),
+                self.origin.origin().ascii_serialization()
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        self.client.request(method, url)
+    }
+
+    fn rejected(&self, message: String) -> PortError {
+        PortError::Rejected {
+            system: self.system,
+            message: format!("{}: {message}", self.vendor),
+        }
+    }
+
+    /// Sends a request built by `build` (called once per attempt), retrying per the policy.
+    /// Returns the first response that is not retryable (2xx or a permanent 4xx).
+    pub async fn send(
+        &self,
+        idempotency: Idempotency,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, PortError> {
+        let started = Instant::now();
+        let mut backoff = backoff::ExponentialBackoff {
+            initial_interval: self.retry.initial_backoff,
+            max_interval: self.retry.max_backoff,
+            randomization_factor: 0.5,
+            multiplier: 2.0,
+            max_elapsed_time: None,
+            ..Default::default()
+        };
+        backoff.reset();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = {
+                let _permit = self.limiter.acquire().await.expect("semaphore open");
+                self.counter.fetch_add(1, Ordering::Relaxed);
+                build().send().await
+            };
+            let (retry_after, why) = match result {
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        let ra = resp
+                            .headers()
+                            .get(reqwest::header::RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                            .map(Duration::from_secs);
+                        (ra, format!("{} throttled the request (429)", self.vendor))
+                    } else if status.is_server_error() && idempotency == Idempotency::Safe {
+                        let body = resp.text().await.unwrap_or_default();
+                        (
+                            None,
+                            format!("{} answered {status}: {}", self.vendor, snippet(&body)),
+                        )
+                    } else {
+                        return Ok(resp);
+                    }
+                }
+                Err(e)
+                    if idempotency == Idempotency::Safe
+                        && (e.is_timeout() || e.is_connect() || e.is_request()) =>
+                {
+                    (
+                        None,
+                        format!("{} did not answer: {}", self.vendor, error_chain(&e)),
+                    )
+                }
+                Err(e) => {
+                    return Err(PortError::Transient {
+                        system: self.system,
+                        message: format!("{} did not answer: {}", self.vendor, error_chain(&e)),
+                    })
+                }
+            };
+            let wait = match retry_after {
+                Some(ra) if ra > self.retry.max_retry_after => {
+                    return Err(PortError::Transient {
+                        system: self.system,
+                        message: format!(
+                            "{why}; Retry-After {}s is beyond this run's budget",
+                            ra.as_secs()
+                        ),
+                    })
+                }
+                Some(ra) => ra,
+                None => backoff.next_backoff().unwrap_or(self.retry.max_backoff),
+            };
+            if attempt >= self.retry.max_attempts || started.elapsed() + wait > self.retry.budget {
+                return Err(PortError::Transient {
+                    system: self.system,
+                    message: format!("{why} (gave up after {attempt} attempts)"),
+                });
+            }
+            tracing::debug!(vendor = self.vendor, attempt, wait_ms = wait.as_millis() as u64, %why, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// The first 300 characters of a body, for error messages.
+pub fn snippet(body: &str) -> String {
+    let b = body.trim();
+    if b.chars().count() > 300 {
+        format!("{}…", b.chars().take(300).collect::<String>())
+    } else {
+        b.to_owned()
+    }
+}

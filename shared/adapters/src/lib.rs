@@ -1,0 +1,11 @@
+//! psa-bridge adapters: the ports of `domain` implemented against ConnectWise Manage, the
+//! platform's Account Management API, DynamoDB, Secrets Manager and EventBridge.
+
+pub mod aws;
+pub mod connector;
+pub mod connectwise;
+pub mod dynamo;
+pub mod eventbus;
+pub mod http;
+pub mod platform;
+pub mod secrets;

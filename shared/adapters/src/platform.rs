@@ -1,0 +1,662 @@
+//! The cloud platform's Account Management API v2. Every platform URL of the product is here.
+//!
+//! - Token: `POST /api/2/idp/token` (client credentials, Basic auth), cached until shortly before
+//!   `expires_in`, renewed once on a 401.
+//! - Tenants: list with `parent_id` / `uuids` / `with_offering_items`, cursor paging
+//!   (`paging.cursors.after`); create with `customer_id` = PSA company id; update and delete with
+//!   `version` (409 → re-read and try again).
+//! - Offering items: GET, then PUT with each quota's `version`; a 409 re-reads and re-applies.
+//! - Errors: `{"error":{"code","message",…}}`.
+
+use crate::http::{snippet, Endpoint, HttpSettings, Idempotency};
+use async_trait::async_trait;
+use domain::config::StorageLocation;
+use domain::model::{CurrentItem, ItemKey, Quota, Tenant};
+use domain::ports::{NewTenant, Platform, QuotaSet, TenantWithItems};
+use domain::rules::settings::PlatformCredentials;
+use domain::{PortError, PortResult, System};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use url::Url;
+
+const PAGE: usize = 1000;
+const UUIDS_PER_QUERY: usize = 100;
+const CONFLICT_RETRIES: u32 = 4;
+
+/// A platform client acting for one partner's API client.
+#[derive(Clone)]
+pub struct PlatformApi {
+    ep: Endpoint,
+    client_id: String,
+    client_secret: Arc<SecretString>,
+    partner_tenant: String,
+    token: Arc<Mutex<Option<(SecretString, Instant)>>>,
+}
+
+fn err(status: StatusCode, body: &str, what: &str) -> PortError {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let msg = v
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .or_else(|| v.get("error_description").and_then(Value::as_str))
+        .map(str::to_owned)
+        .unwrap_or_else(|| snippet(body));
+    let message = format!("platform {what}: {msg} ({status})");
+    match status.as_u16() {
+        401 => PortError::Credentials {
+            system: System::Platform,
+            message: format!("{message} — check the API client id and secret"),
+        },
+        403 => PortError::Rejected {
+            system: System::Platform,
+            message: format!("{message} — the API client may not act on this tenant"),
+        },
+        404 => PortError::NotFound {
+            system: System::Platform,
+            message,
+        },
+        409 => PortError::Conflict {
+            system: System::Platform,
+            message,
+        },
+        429 | 500..=599 => PortError::Transient {
+            system: System::Platform,
+            message,
+        },
+        _ => PortError::Rejected {
+            system: System::Platform,
+            message,
+        },
+    }
+}
+
+fn str_of(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn tenant_from(v: &Value) -> Option<Tenant> {
+    Some(Tenant {
+        id: str_of(v, "id")?,
+        parent_id: str_of(v, "parent_id"),
+        name: str_of(v, "name").unwrap_or_default(),
+        enabled: v.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+        customer_id: str_of(v, "customer_id").filter(|c| !c.is_empty()),
+        version: v.get("version").and_then(Value::as_u64).unwrap_or(0),
+        self_service: v
+            .pointer("/update_lock/enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        support_access: v
+            .get("ancestral_access")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        pricing_mode: str_of(v, "pricing_mode"),
+        deleted: v.get("deleted_at").is_some_and(|d| !d.is_null()),
+    })
+}
+
+fn num(v: &Value, ptr: &str) -> Option<f64> {
+    v.pointer(ptr).and_then(Value::as_f64)
+}
+
+fn item_from(v: &Value) -> Option<CurrentItem> {
+    Some(CurrentItem {
+        key: ItemKey {
+            name: str_of(v, "name")?,
+            infra_id: str_of(v, "infra_id"),
+        },
+        enabled: v.get("status").and_then(Value::as_i64) == Some(1),
+        quota: Quota {
+            value: num(v, "/quota/value"),
+            overage: num(v, "/quota/overage"),
+        },
+    })
+}
+
+fn items_of(v: &Value) -> Vec<Value> {
+    v.get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+impl PlatformApi {
+    pub fn new(
+        base_url: &str,
+        partner_tenant: &str,
+        creds: &PlatformCredentials,
+        client: reqwest::Client,
+        settings: &HttpSettings,
+    ) -> PortResult<Self> {
+        let origin = Url::parse(&format!("{}/", base_url.trim_end_matches('/'))).map_err(|e| {
+            PortError::Rejected {
+                system: System::Platform,
+                message: format!("platform url {base_url:?} is not a URL: {e}"),
+            }
+        })?;
+        Ok(PlatformApi {
+            ep: Endpoint::new(System::Platform, "platform", client, origin, settings),
+            client_id: creds.client_id.clone(),
+            client_secret: Arc::new(creds.client_secret.clone()),
+            partner_tenant: partner_tenant.to_owned(),
+            token: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.ep.requests()
+    }
+
+    pub fn counter(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.ep.counter()
+    }
+
+    pub fn partner_tenant(&self) -> &str {
+        &self.partner_tenant
+    }
+
+    async fn token(&self, renew: bool) -> PortResult<SecretString> {
+        let mut guard = self.token.lock().await;
+        if !renew {
+            if let Some((t, until)) = guard.as_ref() {
+                if Instant::now() < *until {
+                    return Ok(t.clone());
+                }
+            }
+        }
+        let url = self.ep.url("api/2/idp/token")?;
+        let resp = self
+            .ep
+            .send(Idempotency::Safe, || {
+                self.ep
+                    .request(Method::POST, url.clone())
+                    .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+                    .form(&[("grant_type", "client_credentials")])
+            })
+            .await?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(err(status, &text, "token"));
+        }
+        let v: Value = serde_json::from_str(&text).map_err(|e| PortError::Rejected {
+            system: System::Platform,
+            message: format!("platform token: unexpected body: {e}"),
+        })?;
+        let token = str_of(&v, "access_token").ok_or_else(|| PortError::Rejected {
+            system: System::Platform,
+            message: "platform token: no access_token in the answer".into(),
+        })?;
+        let ttl = v.get("expires_in").and_then(Value::as_u64).unwrap_or(600);
+        // Renew a minute early (or at half-life for very short tokens).
+        let margin = 60.min(ttl / 2);
+        let secret = SecretString::from(token);
+        *guard = Some((
+            secret.clone(),
+            Instant::now() + Duration::from_secs(ttl - margin),
+        ));
+        Ok(secret)
+    }
+
+    /// Sends an authenticated request; renews the token once on a 401.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idem: Idempotency,
+    ) -> PortResult<(StatusCode, Value)> {
+        let url = self.ep.url(path)?;
+        let mut renewed = false;
+        loop {
+            let token = self.token(renewed).await?;
+            let resp = self
+                .ep
+                .send(idem, || {
+                    let mut rb = self
+                        .ep
+                        .request(method.clone(), url.clone())
+                        .bearer_auth(token.expose_secret());
+                    if let Some(b) = body {
+                        rb = rb.json(b);
+                    }
+                    rb
+                })
+                .await?;
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            if status == StatusCode::UNAUTHORIZED && !renewed {
+                renewed = true;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(err(status, &text, &format!("{method} {}", url.path())));
+            }
+            let v = if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).map_err(|e| PortError::Rejected {
+                    system: System::Platform,
+                    message: format!("platform {}: unexpected body: {e}", url.path()),
+                })?
+            };
+            return Ok((status, v));
+        }
+    }
+
+    async fn get(&self, path: &str) -> PortResult<Value> {
+        Ok(self
+            .call(Method::GET, path, None, Idempotency::Safe)
+            .await?
+            .1)
+    }
+
+    /// Every page of a cursor-paged list; returns the items and the first page's timestamp.
+    async fn list(&self, path_and_query: &str) -> PortResult<(Vec<Value>, String)> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        let mut timestamp = String::new();
+        loop {
+            let sep = if path_and_query.contains('?') {
+                '&'
+            } else {
+                '?'
+            };
+            let path = match &after {
+                Some(a) => format!(
+                    "{path_and_query}{sep}after={}",
+                    url::form_urlencoded::byte_serialize(a.as_bytes()).collect::<String>()
+                ),
+                None => path_and_query.to_owned(),
+            };
+            let v = self.get(&path).await?;
+            if timestamp.is_empty() {
+                timestamp = str_of(&v, "timestamp").unwrap_or_default();
+            }
+            out.extend(items_of(&v));
+            after = v
+                .pointer("/paging/cursors/after")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if after.is_none() {
+                break;
+            }
+        }
+        Ok((out, timestamp))
+    }
+
+    fn with_items(v: &Value) -> Option<TenantWithItems> {
+        let tenant = tenant_from(v)?;
+        let items = v
+            .get("offering_items")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(item_from).collect())
+            .unwrap_or_default();
+        Some(TenantWithItems { tenant, items })
+    }
+
+    async fn tenant_raw(&self, id: &str) -> PortResult<Value> {
+        self.get(&format!("api/2/tenants/{id}")).await
+    }
+
+    /// `PUT /tenants/{id}` with the current version, re-reading on a version conflict.
+    async fn update_tenant(&self, id: &str, patch: Value) -> PortResult<()> {
+        for _ in 0..CONFLICT_RETRIES {
+            let cur = self.tenant_raw(id).await?;
+            let mut body = patch.clone();
+            body["version"] = cur.get("version").cloned().unwrap_or(json!(0));
+            match self
+                .call(
+                    Method::PUT,
+                    &format!("api/2/tenants/{id}"),
+                    Some(&body),
+                    Idempotency::Safe,
+                )
+                .await
+            {
+                Err(PortError::Conflict { .. }) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(PortError::Conflict {
+            system: System::Platform,
+            message: format!("tenant {id} kept changing while it was being updated"),
+        })
+    }
+
+    async fn invite_admin(
+        &self,
+        tenant_id: &str,
+        admin: &domain::model::Contact,
+    ) -> PortResult<()> {
+        let Some(email) = admin.email.as_deref() else {
+            return Ok(());
+        };
+        let login_free = self
+            .call(
+                Method::GET,
+                &format!(
+                    "api/2/users/check_login?username={}",
+                    url::form_urlencoded::byte_serialize(email.as_bytes()).collect::<String>()
+                ),
+                None,
+                Idempotency::Safe,
+            )
+            .await;
+        if let Err(PortError::Conflict { .. }) = login_free {
+            tracing::info!(
+                tenant_id,
+                "administrator login already exists; no activation e-mail sent"
+            );
+            return Ok(());
+        }
+        login_free?;
+        let body = json!({
+            "tenant_id": tenant_id,
+            "login": email,
+            "contact": {"email": email, "firstname": admin.first_name, "lastname": admin.last_name},
+        });
+        let (_, user) = self
+            .call(
+                Method::POST,
+                "api/2/users",
+                Some(&body),
+                Idempotency::Unsafe,
+            )
+            .await?;
+        let uid = str_of(&user, "id").ok_or_else(|| PortError::Rejected {
+            system: System::Platform,
+            message: "platform created a user without an id".into(),
+        })?;
+        self.call(
+            Method::POST,
+            &format!("api/2/users/{uid}/send-activation-email"),
+            Some(&json!({})),
+            Idempotency::Safe,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Platform for PlatformApi {
+    async fn check_login(&self) -> PortResult<String> {
+        let v = self
+            .get(&format!("api/2/clients/{}", self.client_id))
+            .await?;
+        str_of(&v, "tenant_id").ok_or_else(|| PortError::Rejected {
+            system: System::Platform,
+            message: "the API client answer has no tenant_id".into(),
+        })
+    }
+
+    async fn customers(&self, ids: &[String]) -> PortResult<(Vec<TenantWithItems>, String)> {
+        let mut out = Vec::new();
+        let mut stamp = String::new();
+        if ids.is_empty() {
+            let (raw, ts) = self
+                .list(&format!(
+                    "api/2/tenants?parent_id={}&with_offering_items=true&limit={PAGE}",
+                    self.partner_tenant
+                ))
+                .await?;
+            stamp = ts;
+            out.extend(raw.iter().filter_map(Self::with_items));
+        } else {
+            for chunk in ids.chunks(UUIDS_PER_QUERY) {
+                let (raw, ts) = self
+                    .list(&format!(
+                        "api/2/tenants?uuids={}&with_offering_items=true",
+                        chunk.join(",")
+                    ))
+                    .await?;
+                if stamp.is_empty() {
+                    stamp = ts;
+                }
+                out.extend(raw.iter().filter_map(Self::with_items));
+            }
+        }
+        out.retain(|t| t.tenant.parent_id.as_deref() == Some(self.partner_tenant.as_str()));
+        Ok((out, stamp))
+    }
+
+    async fn items_changed(&self, cursor: Option<&str>) -> PortResult<(Vec<String>, String)> {
+        let mut q = format!(
+            "api/2/tenants/offering_items?subtree_root_tenant_id={}&limit={PAGE}",
+            self.partner_tenant
+        );
+        if let Some(c) = cursor {
+            q.push_str("&updated_since=");
+            q.extend(url::form_urlencoded::byte_serialize(c.as_bytes()));
+        }
+        let (raw, ts) = self.list(&q).await?;
+        let mut tenants: Vec<String> = raw.iter().filter_map(|i| str_of(i, "tenant_id")).collect();
+        tenants.sort();
+        tenants.dedup();
+        tenants.retain(|t| *t != self.partner_tenant);
+        Ok((tenants, ts))
+    }
+
+    async fn find_customer(&self, customer_id: &str) -> PortResult<Option<TenantWithItems>> {
+        let (all, _) = self.customers(&[]).await?;
+        Ok(all
+            .into_iter()
+            .find(|t| !t.tenant.deleted && t.tenant.customer_id.as_deref() == Some(customer_id)))
+    }
+
+    async fn storage_locations(&self) -> PortResult<Vec<StorageLocation>> {
+        let v = self
+            .get(&format!("api/2/tenants/{}/locations", self.partner_tenant))
+            .await?;
+        let locations: Vec<String> = v
+            .get("locations")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut infra_ids = Vec::new();
+        for loc in &locations {
+            let v = self.get(&format!("api/2/locations/{loc}/infra")).await?;
+            infra_ids.extend(
+                v.get("infras")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default(),
+            );
+        }
+        if infra_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let v = self
+            .get(&format!("api/2/infra?uuids={}", infra_ids.join(",")))
+            .await?;
+        Ok(items_of(&v)
+            .iter()
+            .filter_map(|i| {
+                Some(StorageLocation {
+                    infra_id: str_of(i, "id")?,
+                    name: str_of(i, "name").unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    async fn create_customer(&self, req: &NewTenant) -> PortResult<Tenant> {
+        let body = json!({
+            "name": req.name,
+            "parent_id": self.partner_tenant,
+            "kind": "customer",
+            "customer_id": req.customer_id,
+            "enabled": true,
+        });
+        let mut attempts = 0;
+        let created = loop {
+            attempts += 1;
+            match self
+                .call(
+                    Method::POST,
+                    "api/2/tenants",
+                    Some(&body),
+                    Idempotency::Unsafe,
+                )
+                .await
+            {
+                Ok((_, v)) => {
+                    break tenant_from(&v).ok_or_else(|| PortError::Rejected {
+                        system: System::Platform,
+                        message: "platform created a tenant without an id".into(),
+                    })?
+                }
+                // The answer was lost or the server failed: the tenant may exist. Find it by
+                // the company id it carries before trying again — never create a second one.
+                Err(e) if e.is_retryable() => {
+                    if let Some(found) = self.find_customer(&req.customer_id).await? {
+                        break found.tenant;
+                    }
+                    if attempts >= 3 {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if req.two_factor {
+            self.call(
+                Method::PUT,
+                &format!("api/2/tenants/{}/mfa/status", created.id),
+                Some(&json!({"enabled": true})),
+                Idempotency::Safe,
+            )
+            .await?;
+        }
+        if !req.trial && created.pricing_mode.as_deref() == Some("trial") {
+            self.switch_to_production(&created.id).await?;
+        }
+        if let Some(admin) = &req.admin {
+            self.invite_admin(&created.id, admin).await?;
+        }
+        Ok(created)
+    }
+
+    async fn set_quotas(&self, tenant_id: &str, items: &[QuotaSet]) -> PortResult<()> {
+        let path = format!("api/2/tenants/{tenant_id}/offering_items");
+        for _ in 0..CONFLICT_RETRIES {
+            let current = items_of(&self.get(&path).await?);
+            let by_key: HashMap<(String, Option<String>), &Value> = current
+                .iter()
+                .filter_map(|v| Some(((str_of(v, "name")?, str_of(v, "infra_id")), v)))
+                .collect();
+            let mut body_items = Vec::new();
+            for i in items {
+                let Some(cur) = by_key.get(&(i.item.name.clone(), i.item.infra_id.clone())) else {
+                    return Err(PortError::Rejected {
+                        system: System::Platform,
+                        message: format!(
+                            "tenant {tenant_id} does not offer the item {} — check the product mapping",
+                            i.item
+                        ),
+                    });
+                };
+                let mut entry = json!({
+                    "application_id": cur.get("application_id").cloned().unwrap_or(Value::Null),
+                    "name": i.item.name,
+                    "status": if i.enabled { 1 } else { 0 },
+                    "quota": {
+                        "value": i.quota.value,
+                        "overage": i.quota.overage,
+                        "version": cur.pointer("/quota/version").cloned().unwrap_or(json!(0)),
+                    },
+                });
+                if let Some(infra) = &i.item.infra_id {
+                    entry["infra_id"] = json!(infra);
+                }
+                body_items.push(entry);
+            }
+            let body = json!({"offering_items": body_items});
+            match self
+                .call(Method::PUT, &path, Some(&body), Idempotency::Safe)
+                .await
+            {
+                Err(PortError::Conflict { .. }) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(PortError::Conflict {
+            system: System::Platform,
+            message: format!(
+                "the offering items of tenant {tenant_id} kept changing while being set"
+            ),
+        })
+    }
+
+    async fn set_enabled(&self, tenant_id: &str, enabled: bool) -> PortResult<()> {
+        self.update_tenant(tenant_id, json!({"enabled": enabled}))
+            .await
+    }
+
+    async fn delete_tenant(&self, tenant_id: &str) -> PortResult<()> {
+        for _ in 0..CONFLICT_RETRIES {
+            let cur = match self.tenant_raw(tenant_id).await {
+                Err(PortError::NotFound { .. }) => return Ok(()),
+                other => other?,
+            };
+            if cur.get("deleted_at").is_some_and(|d| !d.is_null()) {
+                return Ok(());
+            }
+            let version = cur.get("version").and_then(Value::as_u64).unwrap_or(0);
+            match self
+                .call(
+                    Method::DELETE,
+                    &format!("api/2/tenants/{tenant_id}?version={version}"),
+                    None,
+                    Idempotency::Safe,
+                )
+                .await
+            {
+                Err(PortError::Conflict { .. }) => continue,
+                Err(PortError::NotFound { .. }) => return Ok(()),
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(PortError::Conflict {
+            system: System::Platform,
+            message: format!("tenant {tenant_id} kept changing while being deleted"),
+        })
+    }
+
+    async fn switch_to_production(&self, tenant_id: &str) -> PortResult<()> {
+        let path = format!("api/2/tenants/{tenant_id}/pricing");
+        for _ in 0..CONFLICT_RETRIES {
+            let cur = self.get(&path).await?;
+            if str_of(&cur, "mode").as_deref() == Some("production") {
+                return Ok(());
+            }
+            let mut body = cur.clone();
+            body["mode"] = json!("production");
+            match self
+                .call(Method::PUT, &path, Some(&body), Idempotency::Safe)
+                .await
+            {
+                Err(PortError::Conflict { .. }) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(PortError::Conflict {
+            system: System::Platform,
+            message: format!("the pricing of tenant {tenant_id} kept changing"),
+        })
+    }
+}
