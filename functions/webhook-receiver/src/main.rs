@@ -10,7 +10,9 @@ async fn main() -> Result<(), Error> {
         Response::builder()
             .status(501)
             .header("content-type", "application/json")
-            .body(Body::from(r#"{"error":"webhook-receiver is not implemented yet"}"#))
+            .body(Body::from(
+                r#"{"error":"webhook-receiver is not implemented yet"}"#,
+            ))
             .map_err(Error::from)
     }))
     .await

@@ -76,3 +76,20 @@ impl AwsAdapters {
         }
     }
 }
+
+/// An SDK config for a local endpoint (moto): fixed test credentials and region, so the SDK
+/// never looks for real credentials or the instance-metadata address.
+pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "psa-bridge-local",
+        ))
+        .load()
+        .await
+}

@@ -271,7 +271,7 @@ impl ConnectWise {
     }
 
     /// The primary contact of a company with its e-mail (for the activation e-mail).
-    pub async fn contact(&self, contact_id: i64) -> PortResult<Option<Contact>> {
+    async fn contact(&self, contact_id: &str) -> PortResult<Option<Contact>> {
         match self
             .get_json(&format!("company/contacts/{contact_id}"), &[])
             .await
@@ -490,6 +490,16 @@ fn since_condition(t: DateTime<Utc>) -> String {
 
 #[async_trait]
 impl PsaDirectory for ConnectWise {
+    async fn primary_contact(&self, company_id: &str) -> PortResult<Option<Contact>> {
+        let (company, _) = self
+            .get_json(&format!("company/companies/{company_id}"), &[])
+            .await?;
+        match s(&company, &["defaultContact", "id"]) {
+            Some(id) => self.contact(&id).await,
+            None => Ok(None),
+        }
+    }
+
     async fn check_login(&self) -> PortResult<()> {
         self.get_json("system/info", &[]).await.map(|_| ())
     }

@@ -10,6 +10,7 @@
 
 use crate::http::{snippet, Endpoint, HttpSettings, Idempotency};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use domain::config::StorageLocation;
 use domain::model::{CurrentItem, ItemKey, Quota, Tenant};
 use domain::ports::{NewTenant, Platform, QuotaSet, TenantWithItems};
@@ -98,6 +99,19 @@ fn tenant_from(v: &Value) -> Option<Tenant> {
         pricing_mode: str_of(v, "pricing_mode"),
         deleted: v.get("deleted_at").is_some_and(|d| !d.is_null()),
     })
+}
+
+/// Platform timestamps: RFC 3339, sometimes without a zone (then UTC).
+fn time_of(v: &Value, key: &str) -> Option<DateTime<Utc>> {
+    let t = v.get(key)?.as_str()?;
+    DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|n| n.and_utc())
+        })
 }
 
 fn num(v: &Value, ptr: &str) -> Option<f64> {
@@ -426,7 +440,10 @@ impl Platform for PlatformApi {
         Ok((out, stamp))
     }
 
-    async fn items_changed(&self, cursor: Option<&str>) -> PortResult<(Vec<String>, String)> {
+    async fn items_changed(
+        &self,
+        cursor: Option<&str>,
+    ) -> PortResult<(Vec<(String, DateTime<Utc>)>, String)> {
         let mut q = format!(
             "api/2/tenants/offering_items?subtree_root_tenant_id={}&limit={PAGE}",
             self.partner_tenant
@@ -436,11 +453,20 @@ impl Platform for PlatformApi {
             q.extend(url::form_urlencoded::byte_serialize(c.as_bytes()));
         }
         let (raw, ts) = self.list(&q).await?;
-        let mut tenants: Vec<String> = raw.iter().filter_map(|i| str_of(i, "tenant_id")).collect();
-        tenants.sort();
-        tenants.dedup();
-        tenants.retain(|t| *t != self.partner_tenant);
-        Ok((tenants, ts))
+        let mut latest: HashMap<String, DateTime<Utc>> = HashMap::new();
+        for i in &raw {
+            let (Some(t), Some(at)) = (str_of(i, "tenant_id"), time_of(i, "updated_at")) else {
+                continue;
+            };
+            if t == self.partner_tenant {
+                continue;
+            }
+            let e = latest.entry(t).or_insert(at);
+            *e = (*e).max(at);
+        }
+        let mut out: Vec<(String, DateTime<Utc>)> = latest.into_iter().collect();
+        out.sort();
+        Ok((out, ts))
     }
 
     async fn find_customer(&self, customer_id: &str) -> PortResult<Option<TenantWithItems>> {
@@ -551,7 +577,11 @@ impl Platform for PlatformApi {
         Ok(created)
     }
 
-    async fn set_quotas(&self, tenant_id: &str, items: &[QuotaSet]) -> PortResult<()> {
+    async fn set_quotas(
+        &self,
+        tenant_id: &str,
+        items: &[QuotaSet],
+    ) -> PortResult<Option<DateTime<Utc>>> {
         let path = format!("api/2/tenants/{tenant_id}/offering_items");
         for _ in 0..CONFLICT_RETRIES {
             let current = items_of(&self.get(&path).await?);
@@ -591,7 +621,13 @@ impl Platform for PlatformApi {
                 .await
             {
                 Err(PortError::Conflict { .. }) => continue,
-                other => return other.map(|_| ()),
+                Err(e) => return Err(e),
+                Ok((_, v)) => {
+                    return Ok(items_of(&v)
+                        .iter()
+                        .filter_map(|i| time_of(i, "updated_at"))
+                        .max())
+                }
             }
         }
         Err(PortError::Conflict {

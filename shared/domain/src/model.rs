@@ -367,6 +367,9 @@ pub struct CompanyRecord {
     /// Non-zero quotas this company had after its last sync (for R-PROV-10's denominator).
     #[serde(default)]
     pub nonzero_items: u32,
+    /// Platform time of our own last write to the tenant's items: changes up to it are ours.
+    #[serde(default)]
+    pub platform_written: Option<DateTime<Utc>>,
     #[serde(default)]
     pub version: u64,
 }
@@ -384,6 +387,7 @@ impl CompanyRecord {
             trial_since: None,
             next_review: None,
             nonzero_items: 0,
+            platform_written: None,
             version: 0,
         }
     }

@@ -36,6 +36,8 @@ pub trait PsaDirectory: Send + Sync {
     async fn agreements(&self, q: &AgreementQuery) -> PortResult<Vec<Agreement>>;
     async fn lines(&self, agreement_id: &str) -> PortResult<Vec<Line>>;
     async fn products(&self) -> PortResult<Vec<ProductRef>>;
+    /// The company's primary contact with its e-mail address (for the activation e-mail).
+    async fn primary_contact(&self, company_id: &str) -> PortResult<Option<Contact>>;
 }
 
 /// A tenant with its offering items.
@@ -72,15 +74,24 @@ pub trait Platform: Send + Sync {
     /// Customer tenants under the partner, with their items (all when `ids` is empty), and
     /// the platform's timestamp of the answer.
     async fn customers(&self, ids: &[String]) -> PortResult<(Vec<TenantWithItems>, String)>;
-    /// Tenants whose offering items changed after `cursor`, and the next cursor.
-    async fn items_changed(&self, cursor: Option<&str>) -> PortResult<(Vec<String>, String)>;
+    /// Tenants whose offering items changed after `cursor` (with the latest change of each),
+    /// and the next cursor.
+    async fn items_changed(
+        &self,
+        cursor: Option<&str>,
+    ) -> PortResult<(Vec<(String, DateTime<Utc>)>, String)>;
     /// The customer tenant stamped with this PSA company id, if any.
     async fn find_customer(&self, customer_id: &str) -> PortResult<Option<TenantWithItems>>;
     async fn storage_locations(&self) -> PortResult<Vec<crate::config::StorageLocation>>;
     /// Creates a customer tenant; a retried create finds its tenant by `customer_id`.
     async fn create_customer(&self, req: &NewTenant) -> PortResult<Tenant>;
-    /// Sets offering items; re-reads and retries on a quota version conflict.
-    async fn set_quotas(&self, tenant_id: &str, items: &[QuotaSet]) -> PortResult<()>;
+    /// Sets offering items; re-reads and retries on a quota version conflict. Returns the
+    /// platform's time of the change (so the change is not mistaken for a hand edit).
+    async fn set_quotas(
+        &self,
+        tenant_id: &str,
+        items: &[QuotaSet],
+    ) -> PortResult<Option<DateTime<Utc>>>;
     async fn set_enabled(&self, tenant_id: &str, enabled: bool) -> PortResult<()>;
     async fn delete_tenant(&self, tenant_id: &str) -> PortResult<()>;
     async fn switch_to_production(&self, tenant_id: &str) -> PortResult<()>;

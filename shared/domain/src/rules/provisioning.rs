@@ -414,7 +414,7 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
                 admin: company
                     .primary_contact
                     .clone()
-                    .filter(|c| settings.activation_email && c.email.is_some()),
+                    .filter(|_| settings.activation_email),
                 rule: "R-PROV-1",
             });
             let desired = desired_items(mapping, &lines);

@@ -336,11 +336,17 @@ async fn read_snapshot(
     };
     let agreements = match scope {
         Scope::Full => {
-            let companies = psa.companies(&CompanyQuery::default()).await?;
-            let agreements = psa.agreements(&AgreementQuery::default()).await?;
+            // The three listings are independent: read them at the same time.
+            let (all_companies, all_agreements) =
+                (CompanyQuery::default(), AgreementQuery::default());
+            let (companies, agreements, tenants) = futures::try_join!(
+                psa.companies(&all_companies),
+                psa.agreements(&all_agreements),
+                platform.customers(&[]),
+            )?;
             // The listing's own timestamp: the next incremental pass looks at platform changes
             // from here on.
-            let (tenants, stamp) = platform.customers(&[]).await?;
+            let (tenants, stamp) = tenants;
             snap.platform_cursor = Some(stamp).filter(|s| !s.is_empty());
             snap.psa_since = companies
                 .iter()
@@ -388,11 +394,15 @@ async fn read_snapshot(
                     .max();
                 wanted.extend(changed.iter().map(|c| c.id.clone()));
                 wanted.extend(changed_agreements.iter().map(|a| a.company_id.clone()));
-                let changed_tenants: BTreeSet<&str> =
-                    tenant_ids.iter().map(String::as_str).collect();
+                let changed_tenants: HashMap<&str, DateTime<Utc>> =
+                    tenant_ids.iter().map(|(t, at)| (t.as_str(), *at)).collect();
                 for r in records.values() {
                     let due = r.next_review.is_some_and(|d| d <= today);
-                    let tenant_changed = r.tenant_id().is_some_and(|t| changed_tenants.contains(t));
+                    // A change at or before our own last write is ours, not a hand edit.
+                    let tenant_changed = r
+                        .tenant_id()
+                        .and_then(|t| changed_tenants.get(t))
+                        .is_some_and(|at| r.platform_written.is_none_or(|ours| *at > ours));
                     if due
                         || tenant_changed
                         || r.last_error.is_some()
@@ -555,7 +565,7 @@ async fn apply_changes(
                         customer_id: cid.clone(),
                         trial: *trial,
                         two_factor: *two_factor,
-                        admin: admin.clone(),
+                        admin: admin_with_email(clients, &cid, admin).await,
                     })
                     .await
                     .map_err(|e| fail(applied, "creating its tenant failed", e))?;
@@ -593,10 +603,11 @@ async fn apply_changes(
         }
     }
     for (t, items) in &quotas {
-        platform
+        let written = platform
             .set_quotas(t, items)
             .await
             .map_err(|e| fail(applied, "setting quotas failed", e))?;
+        record.platform_written = record.platform_written.max(written);
         applied += items.len();
     }
     for c in changes {
@@ -623,6 +634,26 @@ async fn apply_changes(
         applied += 1;
     }
     Ok(applied)
+}
+
+/// The administrator to invite: the plan's contact, completed with its e-mail from the PSA
+/// when the company listing did not carry it. A lookup failure only skips the invitation.
+async fn admin_with_email(
+    clients: &PartnerClients,
+    company_id: &str,
+    admin: &Option<crate::model::Contact>,
+) -> Option<crate::model::Contact> {
+    let a = admin.as_ref()?;
+    if a.email.is_some() {
+        return Some(a.clone());
+    }
+    match clients.psa.primary_contact(company_id).await {
+        Ok(c) => c.filter(|c| c.email.is_some()),
+        Err(e) => {
+            tracing::warn!(company_id, error = %e, "primary contact not readable; no activation e-mail");
+            None
+        }
+    }
 }
 
 /// Plans and applies nothing: a mapping request for one company (R-CO-1, R-CO-3, R-CO-5),

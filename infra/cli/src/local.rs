@@ -1,0 +1,394 @@
+//! `psa-bridge local`: moto, the sandbox PSA and platform with demo data, and the handlers in
+//! one process — the schedule as a timer and template.yaml's event routing done in-process
+//! (events are also put on moto's bus, as in AWS).
+
+use crate::localstack::{create_resources, Moto};
+use crate::ops::{self, Ctx};
+use adapters::aws::{local_sdk_config, AwsAdapters, Resources};
+use adapters::connector::VendorConnector;
+use adapters::eventbus::SOURCE;
+use adapters::http::{HttpSettings, RetryPolicy};
+use anyhow::Result;
+use async_trait::async_trait;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{Datelike, Days, Utc};
+use domain::ports::{BusEvent, Events, Secrets, SystemClock};
+use domain::rules::settings::{ConnectWiseCredentials, PlatformCredentials, PsaCredentials};
+use domain::PortResult;
+use sandbox::{NewAddition, NewAgreement, NewCompany, Sandbox};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Puts events on the (moto) bus, then hands the ones template.yaml routes to sync-tenant to
+/// the local router.
+struct RoutingBus {
+    bus: adapters::eventbus::EventBus,
+    tx: mpsc::UnboundedSender<BusEvent>,
+}
+
+#[async_trait]
+impl Events for RoutingBus {
+    async fn publish(&self, events: &[BusEvent]) -> PortResult<()> {
+        self.bus.publish(events).await?;
+        for e in events {
+            if routes_to_sync(&e.detail_type) {
+                let _ = self.tx.send(e.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// template.yaml's rules for sync-tenant.
+pub fn routes_to_sync(detail_type: &str) -> bool {
+    matches!(
+        detail_type,
+        sync_tenant::DETAIL_SYNC_PARTNER
+            | sync_tenant::DETAIL_SYNC_COMPANY
+            | sync_tenant::DETAIL_PSA_CHANGED
+    )
+}
+
+fn envelope(source: &str, detail_type: &str, detail: Value) -> EventBridgeEvent<Value> {
+    serde_json::from_value(json!({
+        "version": "0", "id": uuid_like(), "detail-type": detail_type, "source": source,
+        "account": "000000000000", "time": Utc::now(), "region": "us-east-1", "resources": [],
+        "detail": detail,
+    }))
+    .expect("event shape")
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:032x}",
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    )
+}
+
+const CW: &str = "demomsp";
+
+/// Options of `local`.
+pub struct LocalArgs {
+    pub once: bool,
+    pub cw_port: u16,
+    pub platform_port: u16,
+}
+
+fn print_report(v: &Value) {
+    println!(
+        "   {} pass: {} companies, {} changes applied, {} failed{}  ({} PSA / {} platform requests)",
+        v["scope"].as_str().unwrap_or("?"),
+        v["companies"],
+        v["applied"],
+        v["failures"].as_array().map_or(0, Vec::len),
+        v["blocked"]
+            .as_str()
+            .map(|b| format!(", BLOCKED: {b}"))
+            .unwrap_or_default(),
+        v["psa_requests"],
+        v["platform_requests"],
+    );
+    for c in v["changes"].as_array().into_iter().flatten() {
+        let change: String = match c["action"].as_str() {
+            Some("create_tenant") => format!(
+                "company {}: create tenant \"{}\"",
+                c["company_id"].as_str().unwrap_or(""),
+                c["tenant_name"].as_str().unwrap_or("")
+            ),
+            Some("set_quota") => format!(
+                "company {}: {}{} quota {} -> {}",
+                c["company_id"].as_str().unwrap_or(""),
+                c["item"]["name"].as_str().unwrap_or(""),
+                c["item"]["infra_id"]
+                    .as_str()
+                    .map(|i| format!("@{}", &i[..8.min(i.len())]))
+                    .unwrap_or_default(),
+                quota_text(&c["old"]),
+                quota_text(&c["new"])
+            ),
+            Some(other) => format!(
+                "company {}: {other}",
+                c["company_id"].as_str().unwrap_or("")
+            ),
+            None => c.to_string(),
+        };
+        println!("     - {change}  [{}]", c["rule"].as_str().unwrap_or(""));
+    }
+    for f in v["failures"].as_array().into_iter().flatten() {
+        println!("     ! {}", f["reason"].as_str().unwrap_or(""));
+    }
+}
+
+fn quota_text(q: &Value) -> String {
+    if q.is_null() {
+        return "(none)".into();
+    }
+    match (q["value"].as_f64(), q["overage"].as_f64()) {
+        (None, None) => "unlimited".into(),
+        (Some(v), None) => format!("{} soft", human(v)),
+        (Some(v), Some(_)) => human(v),
+        (None, Some(o)) => format!("unlimited/{}", human(o)),
+    }
+}
+
+fn human(v: f64) -> String {
+    if v >= 1_073_741_824.0 {
+        format!("{} GiB", v / 1_073_741_824.0)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Runs the local system and prints what it did.
+pub async fn run(args: LocalArgs) -> Result<()> {
+    println!("psa-bridge local — everything on 127.0.0.1\n");
+    let moto = Moto::start().await?;
+    println!("1. moto (AWS stand-in) at {}", moto.endpoint);
+    let sdk = local_sdk_config(&moto.endpoint).await;
+    let resources = Resources {
+        table: "psa-bridge-local".into(),
+        bus: "psa-bridge-local".into(),
+        secret_prefix: "psa-bridge/".into(),
+    };
+    create_resources(&sdk, &resources).await?;
+    println!(
+        "   created DynamoDB table {} (gsi1, TTL) and EventBridge bus {}",
+        resources.table, resources.bus
+    );
+    let aws = AwsAdapters::new(&sdk, &resources);
+
+    let sb = Sandbox::start_on(args.cw_port, args.platform_port).await?;
+    println!(
+        "2. sandbox ConnectWise at {} and platform at {}",
+        sb.connectwise.url(),
+        sb.platform.url()
+    );
+    let cw = &sb.connectwise;
+    cw.add_instance(CW, "demo-public", "demo-private");
+    let ws = cw.add_product(CW, "ACR-WS", "Cyber Protect workstation");
+    let srv = cw.add_product(CW, "ACR-SRV", "Cyber Protect server");
+    cw.add_product(CW, "ACR-O365", "Microsoft 365 seat");
+    let stor = cw.add_product(CW, "ACR-STOR", "Cloud storage (GB)");
+    let today = Utc::now().date_naive();
+    let start = today.with_day0(0).unwrap_or(today);
+    let at = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let next_year = at(today.checked_add_days(Days::new(365)).unwrap());
+    let company = |name: &str| {
+        cw.add_company(
+            CW,
+            NewCompany {
+                identifier: name.to_owned(),
+                name: name.to_owned(),
+                type_name: Some("Customer".into()),
+                ..Default::default()
+            },
+        )
+    };
+    let agreement = |c: i64, name: &str| {
+        cw.add_agreement(
+            CW,
+            NewAgreement {
+                company_id: c,
+                name: name.into(),
+                start_date: Some(at(start)),
+                no_ending_date_flag: true,
+                ..Default::default()
+            },
+        )
+    };
+    let addition = |a: i64, product: i64, qty: f64, cancelled: Option<chrono::DateTime<Utc>>| {
+        cw.add_addition(
+            CW,
+            a,
+            NewAddition {
+                product_id: product,
+                quantity: qty,
+                less_included: 0.0,
+                effective_date: Some(at(start)),
+                cancelled_date: cancelled,
+            },
+        )
+    };
+    let contoso = company("Contoso");
+    let a1 = agreement(contoso, "Contoso backup");
+    addition(a1, ws, 0.0, None);
+    addition(a1, stor, 500.0, Some(next_year));
+    let fabrikam = company("Fabrikam");
+    let a2 = agreement(fabrikam, "Fabrikam backup");
+    addition(a2, srv, 10.0, Some(next_year));
+    addition(a2, srv, 0.0, None);
+    let _northwind = company("Northwind");
+    println!("   ConnectWise: products ACR-WS, ACR-SRV, ACR-O365, ACR-STOR; companies Contoso (PAYG workstations, 500 GB prepaid storage), Fabrikam (10 prepaid + PAYG servers), Northwind (no agreement)");
+    let account = sb.platform.add_partner("Demo MSP");
+    println!(
+        "   platform: partner tenant {} with storage \"Cloud storage\"",
+        account.tenant_id
+    );
+
+    let http = HttpSettings {
+        retry: RetryPolicy::quick(),
+        ..HttpSettings::default()
+    };
+    let secrets: Arc<dyn Secrets> = Arc::new(aws.secrets.clone());
+    let connector = Arc::new(VendorConnector::new(secrets.clone(), http.clone()));
+    let ctx = Ctx {
+        store: Arc::new(aws.store.clone()),
+        secrets,
+        connector: connector.clone(),
+        http,
+    };
+    let tenant = ops::set_credentials(
+        &ctx,
+        "demo",
+        &sb.platform.url(),
+        PsaCredentials::ConnectWise(ConnectWiseCredentials {
+            site: sb.connectwise.url(),
+            company_id: CW.into(),
+            public_key: "demo-public".to_owned().into(),
+            private_key: "demo-private".to_owned().into(),
+            client_id: "0b4d6a6e-3c55-4a4e-9d53-3d1d0f6b1c11".into(),
+        }),
+        PlatformCredentials {
+            client_id: account.client_id.clone(),
+            client_secret: account.client_secret.clone().into(),
+        },
+    )
+    .await?;
+    println!("3. credentials set for partner \"demo\": ConnectWise and platform log-ins verified (API client acts for {tenant}); stored in Secrets Manager");
+    let yaml = format!(
+        r#"id: demo
+name: Demo MSP
+psa: connectwise
+platform: {{ url: "{}" }}
+provisioning: {{ auto_create: true }}
+products:
+  - {{ item: workstations, product: ACR-WS }}
+  - {{ item: servers, product: ACR-SRV }}
+  - {{ item: mailboxes, product: ACR-O365, free: true }}
+  - {{ item: storage, location: Cloud storage, product: ACR-STOR, default: true }}
+"#,
+        sb.platform.url()
+    );
+    let applied = ops::apply_partner(&ctx, &yaml).await?;
+    println!(
+        "4. partner file applied (settings changed: {}); product mapping: workstations=ACR-WS, servers=ACR-SRV, mailboxes=ACR-O365 (free), storage@Cloud storage=ACR-STOR (default)",
+        applied.settings_changed
+    );
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let deps = sync_tenant::Deps {
+        store: Arc::new(aws.store.clone()),
+        events: Arc::new(RoutingBus {
+            bus: aws.events.clone(),
+            tx,
+        }),
+        connector,
+        clock: Arc::new(SystemClock),
+        concurrency: 8,
+    };
+    let invoke = |ev: EventBridgeEvent<Value>| {
+        let deps = deps.clone();
+        async move { sync_tenant::handle(&deps, ev).await }
+    };
+    let drain = |rx: &mut mpsc::UnboundedReceiver<BusEvent>| {
+        let mut out = vec![];
+        while let Ok(e) = rx.try_recv() {
+            out.push(e);
+        }
+        out
+    };
+
+    println!("5. schedule tick: sync-tenant in dispatch mode");
+    let d = invoke(envelope("psa-bridge.schedule", "SyncDispatch", json!({}))).await?;
+    println!(
+        "   dispatched {} partner event(s) on the bus",
+        d["dispatched"]
+    );
+    for e in drain(&mut rx) {
+        println!("   -> {} {}", e.detail_type, e.detail);
+        let out = invoke(envelope(SOURCE, &e.detail_type, e.detail)).await?;
+        print_report(&out);
+    }
+
+    println!("6. on the platform now:");
+    for t in sb.platform.customers(&account.tenant_id) {
+        let id = t["id"].as_str().unwrap_or_default();
+        let items: Vec<String> = sb
+            .platform
+            .offering_items(id)
+            .iter()
+            .filter(|i| i["status"] == 1)
+            .map(|i| {
+                format!(
+                    "{}={}",
+                    i["name"].as_str().unwrap_or(""),
+                    quota_text(&i["quota"])
+                )
+            })
+            .collect();
+        println!(
+            "   tenant \"{}\" (customer_id {}): {}",
+            t["name"].as_str().unwrap_or(""),
+            t["customer_id"].as_str().unwrap_or("-"),
+            items.join(", ")
+        );
+    }
+
+    println!("7. a PSA change: Contoso gets 5 prepaid servers; the webhook's PsaChanged event syncs that one company");
+    cw.set_now(Utc::now() + chrono::Duration::seconds(1));
+    addition(a1, srv, 5.0, Some(next_year));
+    deps.events
+        .publish(&[BusEvent {
+            detail_type: sync_tenant::DETAIL_PSA_CHANGED.into(),
+            detail: json!({"partner": "demo", "company_id": contoso.to_string(), "entity": "agreement"}),
+        }])
+        .await?;
+    for e in drain(&mut rx) {
+        let out = invoke(envelope(SOURCE, &e.detail_type, e.detail)).await?;
+        print_report(&out);
+    }
+    cw.clear_now();
+
+    let st = ops::status(&ctx, "demo").await?;
+    println!(
+        "8. status: {} companies mapped, credentials ok: {}, last sync: {}",
+        st.companies_mapped,
+        st.status.credentials.as_ref().is_some_and(|c| c.ok),
+        st.status
+            .last_sync
+            .as_ref()
+            .map(|s| format!("{} ({} changes)", s.scope, s.applied))
+            .unwrap_or_default()
+    );
+
+    if args.once {
+        println!("\ndone (--once).");
+        return Ok(());
+    }
+    println!(
+        "\nRunning. Sandbox ConnectWise {} / platform {} / moto {}. The sync schedule ticks every 15 minutes; Ctrl-C stops.",
+        sb.connectwise.url(),
+        sb.platform.url(),
+        moto.endpoint
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs(15 * 60));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tick.tick() => {
+                invoke(envelope("psa-bridge.schedule", "SyncDispatch", json!({}))).await?;
+                for e in drain(&mut rx) {
+                    match invoke(envelope(SOURCE, &e.detail_type, e.detail)).await {
+                        Ok(out) => print_report(&out),
+                        Err(err) => println!("   ! {err}"),
+                    }
+                }
+            }
+        }
+    }
+    println!("stopped.");
+    Ok(())
+}

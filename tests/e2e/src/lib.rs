@@ -1,0 +1,357 @@
+//! The end-to-end world: moto (real AWS SDK clients), the sandbox PSA and platform, and the
+//! functions' real handlers wired with the real adapters. Only the clock is the test's.
+
+use adapters::aws::{local_sdk_config, AwsAdapters, Resources};
+use adapters::connector::VendorConnector;
+use adapters::http::{HttpSettings, RetryPolicy};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use domain::ports::{Clock, Secrets};
+use domain::rules::settings::{ConnectWiseCredentials, PlatformCredentials, PsaCredentials};
+use psa_bridge_cli::localstack::{create_resources, Moto};
+use psa_bridge_cli::ops::{self, Ctx};
+use sandbox::{NewAddition, NewAgreement, NewCompany, PartnerAccount, Sandbox};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+
+/// A clock the test moves.
+pub struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap() = t;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+pub const CW_COMPANY: &str = "acmemsp";
+pub const CW_PUBLIC: &str = "pubKEY123";
+pub const CW_PRIVATE: &str = "privKEY456";
+pub const CW_CLIENT_ID: &str = "0b4d6a6e-3c55-4a4e-9d53-3d1d0f6b1c11";
+
+/// PSA catalogue ids of the demo products.
+#[derive(Debug, Clone, Copy)]
+pub struct Products {
+    pub ws: i64,
+    pub srv: i64,
+    pub o365: i64,
+    pub stor: i64,
+}
+
+pub struct World {
+    pub moto: Moto,
+    pub sandbox: Sandbox,
+    pub aws: AwsAdapters,
+    pub resources: Resources,
+    pub clock: Arc<TestClock>,
+    pub deps: sync_tenant::Deps,
+    pub ctx: Ctx,
+    pub account: PartnerAccount,
+    pub products: Products,
+}
+
+/// The first day of the tests' world.
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+}
+
+pub fn day(s: &str) -> DateTime<Utc> {
+    let d: NaiveDate = s.parse().unwrap();
+    d.and_hms_opt(0, 0, 0).unwrap().and_utc()
+}
+
+pub fn test_http() -> HttpSettings {
+    HttpSettings {
+        retry: RetryPolicy::quick(),
+        timeout: std::time::Duration::from_secs(5),
+        concurrency: 8,
+    }
+}
+
+pub const PARTNER: &str = "acme";
+
+impl World {
+    /// Everything started, credentials stored, no partner applied yet.
+    pub async fn bare() -> World {
+        let moto = Moto::start().await.expect("moto starts");
+        let sdk = local_sdk_config(&moto.endpoint).await;
+        let resources = Resources {
+            table: "psa-bridge-test".into(),
+            bus: "psa-bridge-test".into(),
+            secret_prefix: "psa-bridge/".into(),
+        };
+        create_resources(&sdk, &resources).await.expect("resources");
+        let aws = AwsAdapters::new(&sdk, &resources);
+        let sandbox = Sandbox::start().await.expect("sandbox starts");
+        let clock = Arc::new(TestClock(Mutex::new(start_time())));
+        sandbox.connectwise.set_now(start_time());
+        sandbox.platform.set_now(start_time());
+        sandbox
+            .connectwise
+            .add_instance(CW_COMPANY, CW_PUBLIC, CW_PRIVATE);
+        let cw = &sandbox.connectwise;
+        let products = Products {
+            ws: cw.add_product(CW_COMPANY, "ACR-WS", "Cyber Protect workstation"),
+            srv: cw.add_product(CW_COMPANY, "ACR-SRV", "Cyber Protect server"),
+            o365: cw.add_product(CW_COMPANY, "ACR-O365", "Microsoft 365 seat"),
+            stor: cw.add_product(CW_COMPANY, "ACR-STOR", "Cloud storage (GB)"),
+        };
+        let account = sandbox.platform.add_partner("Acme MSP");
+        let secrets: Arc<dyn Secrets> = Arc::new(aws.secrets.clone());
+        let http = test_http();
+        let connector = Arc::new(VendorConnector::new(secrets.clone(), http.clone()));
+        let deps = sync_tenant::Deps {
+            store: Arc::new(aws.store.clone()),
+            events: Arc::new(aws.events.clone()),
+            connector: connector.clone(),
+            clock: clock.clone(),
+            concurrency: 8,
+        };
+        let ctx = Ctx {
+            store: Arc::new(aws.store.clone()),
+            secrets,
+            connector,
+            http,
+        };
+        World {
+            moto,
+            sandbox,
+            aws,
+            resources,
+            clock,
+            deps,
+            ctx,
+            account,
+            products,
+        }
+    }
+
+    /// Started, credentials set, the default partner file applied.
+    pub async fn new() -> World {
+        let w = World::bare().await;
+        w.set_credentials().await.expect("credentials");
+        w.apply(&w.partner_yaml("")).await.expect("partner applies");
+        w
+    }
+
+    pub fn psa_credentials(&self, private_key: &str) -> PsaCredentials {
+        PsaCredentials::ConnectWise(ConnectWiseCredentials {
+            site: self.sandbox.connectwise.url(),
+            company_id: CW_COMPANY.into(),
+            public_key: CW_PUBLIC.to_owned().into(),
+            private_key: private_key.to_owned().into(),
+            client_id: CW_CLIENT_ID.into(),
+        })
+    }
+
+    pub fn platform_credentials(&self) -> PlatformCredentials {
+        PlatformCredentials {
+            client_id: self.account.client_id.clone(),
+            client_secret: self.account.client_secret.clone().into(),
+        }
+    }
+
+    pub async fn set_credentials(&self) -> anyhow::Result<String> {
+        ops::set_credentials(
+            &self.ctx,
+            PARTNER,
+            &self.sandbox.platform.url(),
+            self.psa_credentials(CW_PRIVATE),
+            self.platform_credentials(),
+        )
+        .await
+    }
+
+    /// The demo partner file; `extra` is appended (more YAML keys).
+    pub fn partner_yaml(&self, extra: &str) -> String {
+        format!(
+            r#"id: {PARTNER}
+name: Acme MSP
+psa: connectwise
+platform: {{ url: "{}" }}
+time_zone: UTC
+provisioning: {{ auto_create: true }}
+products:
+  - {{ item: workstations, product: ACR-WS }}
+  - {{ item: servers, product: ACR-SRV }}
+  - {{ item: mailboxes, product: ACR-O365, free: true }}
+  - {{ item: storage, location: Cloud storage, product: ACR-STOR, default: true }}
+{extra}"#,
+            self.sandbox.platform.url()
+        )
+    }
+
+    pub async fn apply(&self, yaml: &str) -> anyhow::Result<ops::Applied> {
+        ops::apply_partner(&self.ctx, yaml).await
+    }
+
+    /// Moves the test clock and both sandboxes' clocks.
+    pub fn advance(&self, d: Duration) {
+        let t = self.clock.now() + d;
+        self.set_time(t);
+    }
+
+    pub fn set_time(&self, t: DateTime<Utc>) {
+        self.clock.set(t);
+        self.sandbox.connectwise.set_now(t);
+        self.sandbox.platform.set_now(t);
+    }
+
+    /// A PSA company with an open-ended agreement started on 2026-01-01; returns (company, agreement).
+    pub fn customer(&self, name: &str) -> (i64, i64) {
+        self.customer_with(name, None)
+    }
+
+    /// The same, with a primary contact (first, last, e-mail).
+    pub fn customer_with(&self, name: &str, contact: Option<(&str, &str, &str)>) -> (i64, i64) {
+        let cw = &self.sandbox.connectwise;
+        let c = cw.add_company(
+            CW_COMPANY,
+            NewCompany {
+                identifier: name.replace(' ', ""),
+                name: name.into(),
+                type_name: Some("Customer".into()),
+                primary_contact: contact.map(|(f, l, e)| (f.into(), l.into(), e.into())),
+                ..Default::default()
+            },
+        );
+        let a = cw.add_agreement(
+            CW_COMPANY,
+            NewAgreement {
+                company_id: c,
+                name: format!("{name} backup"),
+                start_date: Some(day("2026-01-01")),
+                no_ending_date_flag: true,
+                ..Default::default()
+            },
+        );
+        (c, a)
+    }
+
+    /// Adds an addition: `cancelled` None = PAYG; a future date = prepaid.
+    pub fn addition(&self, agreement: i64, product: i64, qty: f64, cancelled: Option<&str>) -> i64 {
+        self.sandbox.connectwise.add_addition(
+            CW_COMPANY,
+            agreement,
+            NewAddition {
+                product_id: product,
+                quantity: qty,
+                less_included: 0.0,
+                effective_date: Some(day("2026-01-01")),
+                cancelled_date: cancelled.map(day),
+            },
+        )
+    }
+
+    /// Handler dependencies as a new Lambda process would build them (empty secret cache).
+    pub fn fresh_deps(&self) -> sync_tenant::Deps {
+        let secrets: Arc<dyn Secrets> = Arc::new(adapters::secrets::SecretsManager::new(
+            self.aws.secretsmanager.clone(),
+            &self.resources.secret_prefix,
+        ));
+        sync_tenant::Deps {
+            connector: Arc::new(VendorConnector::new(secrets, test_http())),
+            ..self.deps.clone()
+        }
+    }
+
+    /// Invokes sync-tenant's real handler with an EventBridge event as the bus delivers it.
+    pub async fn invoke(
+        &self,
+        source: &str,
+        detail_type: &str,
+        detail: Value,
+    ) -> Result<Value, sync_tenant::SyncFailure> {
+        self.invoke_with(&self.deps, source, detail_type, detail)
+            .await
+    }
+
+    pub async fn invoke_with(
+        &self,
+        deps: &sync_tenant::Deps,
+        source: &str,
+        detail_type: &str,
+        detail: Value,
+    ) -> Result<Value, sync_tenant::SyncFailure> {
+        let event: EventBridgeEvent<Value> = serde_json::from_value(json!({
+            "version": "0",
+            "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+            "detail-type": detail_type,
+            "source": source,
+            "account": "123456789012",
+            "time": self.clock.now(),
+            "region": "us-east-1",
+            "resources": [],
+            "detail": detail,
+        }))
+        .expect("event shape");
+        sync_tenant::handle(deps, event).await
+    }
+
+    /// A work event for the partner (`pass`: incremental / full).
+    pub async fn sync(&self, pass: &str) -> Value {
+        self.invoke(
+            "psa-bridge",
+            "SyncPartner",
+            json!({"partner": PARTNER, "pass": pass}),
+        )
+        .await
+        .expect("sync runs")
+    }
+
+    /// A PSA change for one company, as the webhook receiver emits it.
+    pub async fn psa_changed(&self, company: i64) -> Value {
+        self.invoke(
+            "psa-bridge",
+            "PsaChanged",
+            json!({"partner": PARTNER, "company_id": company.to_string(), "entity": "agreement"}),
+        )
+        .await
+        .expect("company sync runs")
+    }
+
+    pub fn tenants(&self) -> Vec<Value> {
+        self.sandbox.platform.customers(&self.account.tenant_id)
+    }
+
+    pub fn tenant_of(&self, company: i64) -> Option<Value> {
+        let cid = company.to_string();
+        let mut found: Vec<Value> = self
+            .tenants()
+            .into_iter()
+            .filter(|t| t["customer_id"].as_str() == Some(cid.as_str()))
+            .collect();
+        assert!(
+            found.len() <= 1,
+            "company {company} has {} tenants",
+            found.len()
+        );
+        found.pop()
+    }
+
+    /// (status, value, overage) of a tenant's item.
+    pub fn item(&self, tenant: &str, name: &str, infra: Option<&str>) -> (i64, Value, Value) {
+        let items = self.sandbox.platform.offering_items(tenant);
+        let i = items
+            .iter()
+            .find(|i| i["name"] == name && i["infra_id"].as_str() == infra)
+            .unwrap_or_else(|| panic!("tenant {tenant} has no item {name}"));
+        (
+            i["status"].as_i64().unwrap_or(0),
+            i["quota"]["value"].clone(),
+            i["quota"]["overage"].clone(),
+        )
+    }
+
+    pub fn storage(&self) -> String {
+        self.account.default_infra_id.clone()
+    }
+}
+
+/// Bytes in one PSA storage unit (GiB).
+pub const GIB: f64 = 1_073_741_824.0;

@@ -1,0 +1,175 @@
+//! Bad input gets a clear error that names the thing, and nothing is half-written.
+
+use domain::rules::settings::PlatformCredentials;
+use e2e::*;
+use psa_bridge_cli::ops;
+use serde_json::json;
+
+// R-SET-1
+#[tokio::test]
+async fn unknown_partner_is_named_and_fails_permanently() {
+    let w = World::new().await;
+    let err = w
+        .invoke("psa-bridge", "SyncPartner", json!({"partner": "nobody"}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown partner \"nobody\""),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+    let err = w
+        .invoke("psa-bridge", "SyncCompany", json!({"partner": PARTNER}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("company_id is required"), "{err}");
+    let err = w
+        .invoke("someone.else", "Whatever", json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unexpected event someone.else/Whatever"),
+        "{err}"
+    );
+}
+
+// R-SET-2 R-SET-4
+#[tokio::test]
+async fn r_set_4_missing_secret_is_named_and_shows_on_the_status() {
+    let w = World::new().await;
+    w.aws
+        .secretsmanager
+        .delete_secret()
+        .secret_id("psa-bridge/acme/platform")
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    // a new process: nothing cached
+    let deps = w.fresh_deps();
+    let err = w
+        .invoke_with(
+            &deps,
+            "psa-bridge",
+            "SyncPartner",
+            json!({"partner": PARTNER}),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("psa-bridge/acme/platform does not exist"),
+        "{err}"
+    );
+    let st = ops::status(&w.ctx, PARTNER).await.unwrap();
+    let cred = st.status.credentials.expect("credential state recorded");
+    assert!(!cred.ok);
+    assert!(cred.problem.unwrap().contains("psa-bridge/acme/platform"));
+}
+
+// R-SET-3 R-SET-4
+#[tokio::test]
+async fn r_set_4_wrong_credentials_are_refused_and_nothing_is_stored() {
+    let w = World::bare().await;
+    let err = ops::set_credentials(
+        &w.ctx,
+        PARTNER,
+        &w.sandbox.platform.url(),
+        w.psa_credentials("not-the-key"),
+        w.platform_credentials(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("ConnectWise log-in failed, nothing was stored"),
+        "{err}"
+    );
+    assert!(err.contains("public/private keys"), "{err}");
+    assert!(
+        !err.contains("not-the-key"),
+        "the secret never shows: {err}"
+    );
+    let err = ops::set_credentials(
+        &w.ctx,
+        PARTNER,
+        &w.sandbox.platform.url(),
+        w.psa_credentials(CW_PRIVATE),
+        PlatformCredentials {
+            client_id: w.account.client_id.clone(),
+            client_secret: "wrong".to_owned().into(),
+        },
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("platform log-in failed, nothing was stored"),
+        "{err}"
+    );
+    let stored = w.aws.secretsmanager.list_secrets().send().await.unwrap();
+    assert!(
+        stored.secret_list.unwrap_or_default().is_empty(),
+        "nothing stored"
+    );
+}
+
+// R-MAP-5
+#[tokio::test]
+async fn r_map_5_a_mapping_to_a_product_the_psa_lacks_is_rejected_and_nothing_written() {
+    let w = World::bare().await;
+    w.set_credentials().await.unwrap();
+    let yaml = w.partner_yaml("").replace("ACR-SRV", "ACR-NOPE");
+    let err = w.apply(&yaml).await.unwrap_err().to_string();
+    assert!(err.contains("product \"ACR-NOPE\" does not exist"), "{err}");
+    assert!(w.deps.store.partner(PARTNER).await.unwrap().is_none());
+}
+
+// R-CO-3
+#[tokio::test]
+async fn r_co_3_a_tenant_in_self_service_mode_cannot_be_mapped() {
+    let w = World::new().await;
+    let (company, _) = w.customer("Selfie");
+    let t = w
+        .sandbox
+        .platform
+        .add_customer(&w.account.tenant_id, "Selfie", None);
+    w.sandbox.platform.set_tenant_access(&t, true, true);
+    let yaml = w.partner_yaml(&format!(
+        "companies:\n  - {{ company: Selfie, tenant: {t} }}\n"
+    ));
+    let err = w.apply(&yaml).await.unwrap_err().to_string();
+    assert!(err.contains("self-service"), "{err}");
+    assert!(w
+        .deps
+        .store
+        .company(PARTNER, &company.to_string())
+        .await
+        .unwrap()
+        .is_none());
+    // support access off: refused too
+    w.sandbox.platform.set_tenant_access(&t, false, false);
+    let err = w.apply(&yaml).await.unwrap_err().to_string();
+    assert!(err.contains("support access disabled"), "{err}");
+    // fixed: mapped
+    w.sandbox.platform.set_tenant_access(&t, false, true);
+    let applied = w.apply(&yaml).await.unwrap();
+    assert_eq!(applied.companies_changed, vec![company.to_string()]);
+}
+
+// R-SET-1
+#[tokio::test]
+async fn malformed_partner_file_is_named_and_nothing_written() {
+    let w = World::bare().await;
+    w.set_credentials().await.unwrap();
+    let err = w
+        .apply("id: acme\npsa: connectwise\nplatform: { url: x }\nproducts:\n  - { item: workstations, prodcut: ACR-WS }\n")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("prodcut"), "{err}");
+    let err = w.apply("just text").await.unwrap_err().to_string();
+    assert!(err.contains("partner file is not valid"), "{err}");
+    assert!(w.deps.store.partner(PARTNER).await.unwrap().is_none());
+}

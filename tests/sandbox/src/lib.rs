@@ -1,0 +1,148 @@
+//! # psa-sandbox — stateful fake vendor servers
+//!
+//! Two in-process HTTP servers that behave like the vendor APIs psa-bridge talks to, for
+//! end-to-end tests, benchmarks and local runs:
+//!
+//! * [`ConnectWiseFake`] — ConnectWise Manage REST 3.0 (`/{codebase}apis/3.0/…`),
+//! * [`PlatformFake`] — Acronis Cyber Protect Cloud Account Management API v2 (`/api/2/…`).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let sb = sandbox::Sandbox::start().await?;
+//! sb.connectwise.add_instance("acme", "pub", "priv");
+//! let partner = sb.platform.add_partner("Acme MSP");
+//! println!("{} {}", sb.connectwise.url(), partner.client_id);
+//! # Ok(()) }
+//! ```
+//!
+//! Each fake listens on its own `127.0.0.1` port, serves on tokio tasks of the runtime that
+//! started it, and keeps its state in plain maps behind one `std::sync::Mutex` (never held
+//! across an await). Handles are cheap `Clone`s. Handle methods that receive an unknown id
+//! panic (they are test-programming errors); HTTP requests never panic.
+//!
+//! ## Faithful to the vendors (per `specs/PSA-API-NOTES.md` §1 and `PLATFORM-API-NOTES.md`)
+//!
+//! **ConnectWise Manage**
+//! * `GET /login/companyinfo/{id}` without auth (body `null` for an unknown company); codebase
+//!   `v2025_1/`; a different codebase segment → 404.
+//! * Basic auth `base64("{companyId}+{publicKey}:{privateKey}")` plus a required `clientId`
+//!   header; errors as `{"code","message","errors"}` (401 `Unauthorized`, 400
+//!   `InvalidObject` with `errors[]`, 404 `NotFound`).
+//! * `conditions` (see [`conditions`]): `= != < <= > >= contains like in`, `not in/like/
+//!   contains`, strings in quotes with `*` wildcard, bare numbers/`True`/`False`/`null`,
+//!   `[datetime]`, `/` references, `lastUpdated` alias, `and`/`or`/parentheses; unknown
+//!   top-level fields and syntax errors → 400. String comparisons are case-insensitive.
+//! * Navigable paging (`page`, `pageSize` default 25, max 1000) with an RFC 5988 `Link` header
+//!   (`first`/`prev` when not on page 1, `next`/`last` when not on the last page);
+//!   forward-only paging (`pagination-type: forward-only`, `pageId` = `id > pageId`, ordered by
+//!   id, `orderBy` → 400, `Link: <…pageId=N…>; rel="next"` only while more records exist).
+//!   `orderBy=field [asc|desc], …` in navigable mode; `count` endpoints honour `conditions`.
+//! * PATCH bodies `[{op, path, value}]` (`replace`/`add`/`remove`, case-sensitive top-level
+//!   `path`, leading `/` accepted); PUT replaces the whole addition (omitted fields reset);
+//!   POST → 201, DELETE → 204; additions require `product` and `billCustomer`
+//!   (`Billable|DoNotBill|NoCharge`), like the vendor schema.
+//! * Datetimes `2026-11-22T00:00:00Z` (whole seconds); every mutation stamps
+//!   `_info.lastUpdated` with the fake clock.
+//! * 429 `{"error":"ConnectWiseAPI","message":"Too many requests. Please try again in N
+//!   seconds."}` + `Retry-After`; 500 `{"code":"UnexpectedServerError",…}`.
+//!
+//! **Platform (Account Management v2)**
+//! * `POST /api/2/idp/token` (form `grant_type=client_credentials`, Basic auth or form
+//!   `client_id`/`client_secret`), 7200 s tokens checked against the fake clock; token errors
+//!   `{"error","error_description"}`; everything else `Authorization: Bearer`, errors as
+//!   `{"error":{"code","domain":"AccountServer","message","details":{}}}`.
+//! * A client only sees its partner's subtree (403 otherwise, 404 for unknown ids).
+//! * Tenants with optimistic concurrency (`version` in PUT body / `?version=` on DELETE,
+//!   stale → 409), soft delete (`deleted_at`, `allow_deleted`), `lod`, cursor paging
+//!   (`paging.cursors.after`, opaque, carries all filters; absent on the last page),
+//!   `updated_since` (strictly after), subtree listings ordered parents-before-children,
+//!   `update_lock` enforced on `PUT /tenants/{id}` (403 unless the lock owner).
+//! * Offering items with their own quota `version`: a stale version anywhere in a PUT → 409
+//!   and nothing applied; unknown item/infra → 400 naming it; `check_usage` refuses to switch
+//!   off an item with usage. Integral numbers are emitted as JSON integers.
+//! * Record timestamps (`created_at`, `updated_at`, `deleted_at`, …) use the vendor examples'
+//!   zone-less UTC form `2026-11-22T00:00:00.000000`; the envelope `timestamp` is RFC 3339
+//!   (`…Z`). `updated_since` accepts both.
+//! * `POST /api/2/users` answers **200** (as the vendor spec documents), `check_login`
+//!   204/409, `send-activation-email` 204.
+//!
+//! ## Simplified / invented
+//! * One application (`6e6d758d-8e74-3ae3-ac84-50eb0dff12eb`), one edition (`standard`), a
+//!   fixed catalogue: 7 count items + one `storage` item per infra. Item `locked` is always
+//!   false; `edition`/`editions` filters only distinguish `standard`/`*`.
+//! * Tenant names must be unique among live siblings (409), tenants with live children cannot
+//!   be deleted (409), moving tenants is unsupported.
+//! * The multi-page `timestamp` is the first page's (carried in the cursor), so using it as
+//!   the next `updated_since` never misses changes made while paging. `updated_since` is
+//!   strict (`>`): with a pinned clock, advance it (`set_now`) before making the changes an
+//!   incremental listing should see.
+//! * `with_offering_items` / `expand_offering_items` / `with_infra_offering_items` all embed
+//!   the tenant's `offering_items` in `GET /tenants` (otherwise `offering_items: []`); the
+//!   "only tenants that have items" filtering the spec mentions is not modelled.
+//! * A client with no `parent_id`/`subtree_root_id`/`uuids` gets its own subtree.
+//! * Usages: one per offering item, `value == absolute_value`, `range_start` = first day of the
+//!   fake clock's month.
+//! * ConnectWise: a company's primary contact is a `company/contacts` record
+//!   (`communicationItems[{type:{name:"Email"}, value, communicationType:"Email",
+//!   defaultFlag:true}]`) referenced by the company's `defaultContact {id, name}`. `fields`,
+//!   `childConditions`, `customFieldConditions` are ignored. Agreement status is computed when
+//!   the agreement is written. Id ranges differ per entity (companies from 19300, contacts
+//!   7000, agreements 500, additions 3000, products 100) so id mix-ups show up.
+//! * No rate limiting unless injected with [`Faults`]; tickets/boards/notes are not faked.
+//!
+//! ## Counting
+//! `Stats.requests` counts every request matching a vendor route (faulted ones included);
+//! `writes` counts POST/PUT/PATCH/DELETE among them except token issuance;
+//! [`PlatformFake::token_requests`] counts token requests that reached the handler (a request
+//! answered by a `Status` fault is not among them). Faults with `times == 0` are ignored.
+//!
+//! ## Test hooks
+//! [`Stats`] (requests, writes, max concurrency, per-route counts), [`Faults`] (status codes
+//! with `Retry-After`, latency, dropping the response after the write), a settable clock, and
+//! the `/_sandbox/*` control API on each fake (`GET stats`, `POST reset-stats`,
+//! `POST/GET/DELETE faults`, `POST latency {"ms":N}`, `POST clock {"now":…|null}`), which is
+//! never counted or faulted.
+
+// Handlers use `Result<T, Response>` so the error path *is* the vendor's error response;
+// boxing it would only add noise in a test fake.
+#![allow(clippy::result_large_err)]
+
+mod common;
+pub mod conditions;
+pub mod connectwise;
+pub mod platform;
+
+use std::net::SocketAddr;
+
+pub use common::{Fault, FaultKind, Faults, Stats};
+pub use connectwise::{
+    ConnectWiseFake, CwAddition, CwAgreement, CwCatalogItem, CwCommunicationItem, CwCompany,
+    CwCompanyRef, CwContact, CwInfo, CwProductRef, CwRef, NewAddition, NewAgreement, NewCompany,
+};
+pub use platform::{PartnerAccount, PlatformFake};
+
+/// Both fakes, each on its own `127.0.0.1` port.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    pub connectwise: ConnectWiseFake,
+    pub platform: PlatformFake,
+}
+
+impl Sandbox {
+    /// Starts both fakes on free ports of 127.0.0.1.
+    pub async fn start() -> std::io::Result<Sandbox> {
+        Self::start_on(0, 0).await
+    }
+
+    /// Starts both fakes on the given 127.0.0.1 ports (0 = pick a free port).
+    pub async fn start_on(cw_port: u16, platform_port: u16) -> std::io::Result<Sandbox> {
+        let connectwise =
+            ConnectWiseFake::start_on(SocketAddr::from(([127, 0, 0, 1], cw_port))).await?;
+        let platform =
+            PlatformFake::start_on(SocketAddr::from(([127, 0, 0, 1], platform_port))).await?;
+        Ok(Sandbox {
+            connectwise,
+            platform,
+        })
+    }
+}
