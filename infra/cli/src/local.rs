@@ -159,7 +159,7 @@ pub async fn run(args: LocalArgs) -> Result<()> {
     );
     let aws = AwsAdapters::new(&sdk, &resources);
 
-    let sb = Sandbox::start_on(args.cw_port, args.platform_port).await?;
+    let sb = Sandbox::start_on(args.cw_port, args.platform_port, 0).await?;
     println!(
         "2. sandbox ConnectWise at {} and platform at {}",
         sb.connectwise.url(),

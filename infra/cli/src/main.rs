@@ -95,6 +95,27 @@ enum Command {
         force: bool,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
+        /// Requests in flight at once to each system.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Run as if it were this instant (RFC 3339), for reproducible runs.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Measure sync-tenant at scale against the sandbox (see BENCHMARKS.md).
+    Bench {
+        /// Company counts to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1000usize, 10000])]
+        companies: Vec<usize>,
+        /// Latency added to every sandbox request, in milliseconds.
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        /// Concurrency cap of the measured sync.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Write the rows as JSON to this file too.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
     },
     /// A partner's state: credentials, switches, last sync, failing companies.
     Status {
@@ -205,9 +226,20 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
+/// A clock stopped at one instant (`sync --now`).
+struct FixedClock(chrono::DateTime<chrono::Utc>);
+
+impl domain::ports::Clock for FixedClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0
+    }
+}
+
 #[tokio::main]
 async fn main() {
-    if let Err(e) = run().await {
+    let result = run().await;
+    psa_bridge_cli::bench::report_rss();
+    if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -331,15 +363,22 @@ async fn run() -> Result<()> {
             dry_run,
             force,
             output,
+            concurrency,
+            now,
         } => {
             let aws = adapters_for(&cli.aws).await;
-            let ctx = ctx_for(&aws);
+            let mut ctx = ctx_for(&aws);
+            ctx.http.concurrency = concurrency;
+            let clock: Arc<dyn domain::ports::Clock> = match now {
+                Some(t) => Arc::new(FixedClock(t)),
+                None => Arc::new(SystemClock),
+            };
             let deps = sync_tenant::Deps {
                 store: ctx.store.clone(),
                 events: Arc::new(aws.events.clone()),
-                connector: ctx.connector.clone(),
-                clock: Arc::new(SystemClock),
-                concurrency: ctx.http.concurrency,
+                connector: Arc::new(VendorConnector::new(ctx.secrets.clone(), ctx.http.clone())),
+                clock,
+                concurrency,
             };
             let spinner = std::io::stderr().is_terminal().then(|| {
                 let pb = indicatif::ProgressBar::new_spinner();
@@ -383,6 +422,39 @@ async fn run() -> Result<()> {
             }
             for f in &report.failures {
                 println!("  ! {}", f.reason);
+            }
+            Ok(())
+        }
+        Command::Bench {
+            companies,
+            latency_ms,
+            concurrency,
+            json,
+        } => {
+            let rows = psa_bridge_cli::bench::run(psa_bridge_cli::bench::BenchArgs {
+                sizes: companies,
+                latency_ms,
+                concurrency,
+            })
+            .await?;
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
+            }
+            println!("| companies | pass | PSA requests | platform requests (writes) | wall s | floor s | ratio | peak RSS MB |");
+            println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+            for r in &rows {
+                println!(
+                    "| {} | {} | {} | {} ({}) | {:.2} | {:.2} | {:.2} | {:.1} |",
+                    r.companies,
+                    r.pass,
+                    r.psa_requests,
+                    r.platform_requests,
+                    r.platform_writes,
+                    r.wall_s,
+                    r.floor_s,
+                    r.wall_s / r.floor_s.max(1e-9),
+                    r.peak_rss_mb
+                );
             }
             Ok(())
         }

@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put};
 use aws_sdk_dynamodb::Client;
 use domain::model::{CompanyRecord, Partner};
 use domain::ports::{PartnerStatus, Store, SyncCursor};
@@ -38,13 +38,19 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn store_err<E: std::error::Error + 'static>(what: &str, e: SdkError<E>) -> PortError {
+fn store_err<E>(what: &str, e: SdkError<E>) -> PortError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+{
+    let message = format!("{what}: {}", aws_message(&e));
     let transient = matches!(
         e,
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-    ) || format!("{e:?}").contains("Throttl")
-        || format!("{e:?}").contains("ProvisionedThroughputExceeded");
-    let message = format!("{what}: {}", aws_message(&e));
+    ) || message.contains("Throttl")
+        || message.contains("TransactionConflict")
+        || message.contains("TransactionInProgress")
+        || message.contains("ProvisionedThroughputExceeded")
+        || matches!(&e, SdkError::ServiceError(se) if se.raw().status().is_server_error());
     if transient {
         PortError::Transient {
             system: System::Store,
@@ -65,10 +71,20 @@ fn store_err<E: std::error::Error + 'static>(what: &str, e: SdkError<E>) -> Port
     }
 }
 
-/// The service's message of an SDK error (Display of SdkError alone says "service error").
-pub fn aws_message<E: std::error::Error + 'static>(e: &SdkError<E>) -> String {
+/// The service's code and message of an SDK error ("service error" alone says nothing).
+pub fn aws_message<E>(e: &SdkError<E>) -> String
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+{
     match e {
-        SdkError::ServiceError(se) => se.err().to_string(),
+        SdkError::ServiceError(se) => {
+            let err = se.err();
+            match (err.code(), err.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_owned(),
+                _ => format!("{err} ({:?})", se.raw().status()),
+            }
+        }
         other => {
             let mut s = other.to_string();
             let mut src = std::error::Error::source(other);
@@ -194,6 +210,70 @@ impl DynamoStore {
         Ok(version)
     }
 
+    /// Claims a tenant for a company: only if no company holds it, or this one does (R-CO-5).
+    async fn claim(&self, pk: &str, tenant: &str, company: &str) -> PortResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(format!("TENANT#{tenant}")))
+            .item("company_id", s(company))
+            .condition_expression("attribute_not_exists(pk) OR company_id = :c")
+            .expression_attribute_values(":c", s(company))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| match store_err("claiming a tenant", e) {
+                PortError::Conflict { system, .. } => PortError::Conflict {
+                    system,
+                    message: format!(
+                        "company {company}: tenant {tenant} is already mapped to another company (R-CO-5); nothing was written"
+                    ),
+                },
+                other => other,
+            })
+    }
+
+    /// Releases a company's claim on a tenant (if it is still that company's).
+    async fn release(&self, pk: &str, tenant: &str, company: &str) -> PortResult<()> {
+        match self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(format!("TENANT#{tenant}")))
+            .condition_expression("attribute_not_exists(pk) OR company_id = :c")
+            .expression_attribute_values(":c", s(company))
+            .send()
+            .await
+            .map_err(|e| store_err("releasing a tenant", e))
+        {
+            Ok(_) | Err(PortError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the stored record is exactly `rec` at `version`.
+    async fn company_is(
+        &self,
+        pk: &str,
+        sk: &str,
+        version: u64,
+        rec: &CompanyRecord,
+    ) -> PortResult<bool> {
+        Ok(self
+            .get_keyed::<CompanyRecord>(pk, sk)
+            .await?
+            .is_some_and(|k| {
+                k.version == version
+                    && k.data
+                        == CompanyRecord {
+                            version: k.data.version,
+                            ..rec.clone()
+                        }
+            }))
+    }
+
     async fn query_prefix<T: DeserializeOwned>(
         &self,
         pk: &str,
@@ -306,17 +386,30 @@ impl Store for DynamoStore {
             }))
     }
 
-    /// One transaction: the record (version-checked), the claim on its tenant (R-CO-5: only if
-    /// free or already ours) and the release of a tenant it no longer holds.
+    /// Writes the record (version-checked) and keeps the tenant claims (R-CO-5) in step: the
+    /// claim on its tenant is taken first (only if free or already ours), then the record is
+    /// written, then a tenant it no longer holds is released. Conditional puts, not a
+    /// transaction: each step is safe on its own and a retry repeats it harmlessly.
     async fn put_company(&self, partner: &str, rec: &CompanyRecord) -> PortResult<CompanyRecord> {
         let p = pk(partner);
         let sk = format!("COMPANY#{}", rec.company_id);
-        let previous = self
-            .get_keyed::<CompanyRecord>(&p, &sk)
-            .await?
-            .map(|k| k.data.mapping);
-        let version = rec.version + 1;
+        // A new record (version 0) has no earlier tenant to compare with or release.
+        let previous = if rec.version == 0 {
+            None
+        } else {
+            self.get_keyed::<CompanyRecord>(&p, &sk)
+                .await?
+                .and_then(|k| k.data.tenant_id().map(str::to_owned))
+        };
         let tenant = rec.tenant_id().map(str::to_owned);
+        let version = rec.version + 1;
+        let claimed_now = match &tenant {
+            Some(t) if previous.as_ref() != Some(t) => {
+                self.claim(&p, t, &rec.company_id).await?;
+                true
+            }
+            _ => false,
+        };
         let item = encode(
             &sk,
             &Keyed {
@@ -328,50 +421,53 @@ impl Store for DynamoStore {
                 data: rec,
             },
         )?;
-        let mut tx = vec![TransactWriteItem::builder()
-            .put(self.versioned_put(item, rec.version))
-            .build()];
-        if let Some(t) = &tenant {
-            let claim = Put::builder()
+        let put = self.versioned_put(item, rec.version);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .put_item()
                 .table_name(&self.table)
-                .item("pk", s(&p))
-                .item("sk", s(format!("TENANT#{t}")))
-                .item("company_id", s(&rec.company_id))
-                .condition_expression("attribute_not_exists(pk) OR company_id = :c")
-                .expression_attribute_values(":c", s(&rec.company_id))
-                .build()
-                .expect("put is complete");
-            tx.push(TransactWriteItem::builder().put(claim).build());
-        }
-        if let Some(domain::model::Mapping::Tenant(old)) = previous {
-            if Some(&old) != tenant.as_ref() {
-                let release = Delete::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(&p))
-                    .key("sk", s(format!("TENANT#{old}")))
-                    .condition_expression("attribute_not_exists(pk) OR company_id = :c")
-                    .expression_attribute_values(":c", s(&rec.company_id))
-                    .build()
-                    .expect("delete is complete");
-                tx.push(TransactWriteItem::builder().delete(release).build());
+                .set_item(Some(put.item.clone()))
+                .set_condition_expression(put.condition_expression.clone())
+                .set_expression_attribute_values(put.expression_attribute_values.clone())
+                .send()
+                .await
+                .map_err(|e| store_err(&format!("writing company {}", rec.company_id), e));
+            match result {
+                Ok(_) => break,
+                Err(e) if e.is_retryable() && attempt < 5 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                }
+                // After a lost answer the retry may meet its own earlier write: that is success.
+                Err(PortError::Conflict { .. })
+                    if attempt > 1 && self.company_is(&p, &sk, version, rec).await? =>
+                {
+                    break
+                }
+                Err(e) => {
+                    if claimed_now {
+                        if let Some(t) = &tenant {
+                            let _ = self.release(&p, t, &rec.company_id).await;
+                        }
+                    }
+                    return Err(match e {
+                        PortError::Conflict { system, .. } => PortError::Conflict {
+                            system,
+                            message: format!(
+                                "company {} was changed by a concurrent run (expected version {}); nothing was written",
+                                rec.company_id, rec.version
+                            ),
+                        },
+                        other => other,
+                    });
+                }
             }
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(tx))
-            .send()
-            .await
-            .map_err(|e| match store_err(&format!("writing company {}", rec.company_id), e) {
-                PortError::Conflict { system, .. } => PortError::Conflict {
-                    system,
-                    message: format!(
-                        "company {} was changed by a concurrent run, or tenant {} is mapped to another company (R-CO-5); nothing was written",
-                        rec.company_id,
-                        tenant.as_deref().unwrap_or("-")
-                    ),
-                },
-                other => other,
-            })?;
+        if let Some(old) = previous.filter(|old| Some(old) != tenant.as_ref()) {
+            self.release(&p, &old, &rec.company_id).await?;
+        }
         Ok(CompanyRecord {
             version,
             ..rec.clone()

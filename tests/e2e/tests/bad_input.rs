@@ -173,3 +173,55 @@ async fn malformed_partner_file_is_named_and_nothing_written() {
     assert!(err.contains("partner file is not valid"), "{err}");
     assert!(w.deps.store.partner(PARTNER).await.unwrap().is_none());
 }
+
+// R-CO-5 R-REL-4
+#[tokio::test]
+async fn r_co_5_a_tenant_is_mapped_to_one_company_only() {
+    use domain::model::{CompanyRecord, Mapping};
+    let w = World::new().await;
+    w.customer("First");
+    w.customer("Second");
+    let t = w
+        .sandbox
+        .platform
+        .add_customer(&w.account.tenant_id, "Shared", None);
+    // in one file
+    let both = w.partner_yaml(&format!(
+        "companies:\n  - {{ company: First, tenant: {t} }}\n  - {{ company: Second, tenant: {t} }}\n"
+    ));
+    let err = w.apply(&both).await.unwrap_err().to_string();
+    assert!(err.contains("already mapped to company"), "{err}");
+    // across files
+    let first = w.partner_yaml(&format!(
+        "companies:\n  - {{ company: First, tenant: {t} }}\n"
+    ));
+    w.apply(&first).await.unwrap();
+    let second = w.partner_yaml(&format!(
+        "companies:\n  - {{ company: Second, tenant: {t} }}\n"
+    ));
+    let err = w.apply(&second).await.unwrap_err().to_string();
+    assert!(err.contains("already mapped to company"), "{err}");
+    // and at the store, whatever the caller checked before (a race)
+    let rec = CompanyRecord::new("999", "Racer", Mapping::Tenant(t.clone()));
+    let err = w.deps.store.put_company(PARTNER, &rec).await.unwrap_err();
+    assert!(err.to_string().contains("R-CO-5"), "{err}");
+    assert!(w
+        .deps
+        .store
+        .company(PARTNER, "999")
+        .await
+        .unwrap()
+        .is_none());
+    // a concurrent writer with a stale version loses
+    let stored = w
+        .deps
+        .store
+        .companies(PARTNER)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let mut stale = stored.clone();
+    stale.version -= 1;
+    assert!(w.deps.store.put_company(PARTNER, &stale).await.is_err());
+}

@@ -1,9 +1,10 @@
-//! Shared machinery of both fakes: request statistics, fault injection, the fake clock, the
+//! Shared machinery of the fakes: request statistics, fault injection, the fake clock, the
 //! serving loop (with a per-connection "kill switch" used by
-//! [`FaultKind::DropResponseAfterWrite`]) and the `/_sandbox/*` control API.
+//! [`FaultKind::DropResponseAfterWrite`]), an optional per-endpoint concurrency limit (the
+//! Autotask thread limit) and the `/_sandbox/*` control API.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     io,
     net::SocketAddr,
     pin::Pin,
@@ -46,12 +47,17 @@ pub struct Stats {
     /// Every request that matched a vendor route (including ones answered by a fault).
     pub requests: u64,
     /// Mutating requests (POST/PUT/PATCH/DELETE) that matched a vendor route, excluding token
-    /// issuance (`POST /api/2/idp/token`).
+    /// issuance (`POST /api/2/idp/token`) and Autotask queries (`POST …/query[/count]`).
     pub writes: u64,
     /// Highest number of requests being processed at the same time (latency included).
     pub max_in_flight: usize,
     /// Requests per route template, e.g. `GET /api/2/tenants/{id}/offering_items`.
     pub by_route: BTreeMap<String, u64>,
+    /// Highest number of requests in flight at the same time per endpoint key, counting
+    /// requests rejected for exceeding the limit. Only fakes with an endpoint concurrency
+    /// limit fill it (Autotask: key `"{ApiIntegrationCode} {Entity}"`); empty otherwise.
+    #[serde(default)]
+    pub max_in_flight_per_endpoint: BTreeMap<String, usize>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,22 +278,45 @@ impl Clock {
 /// Builds the vendor's error response for a `Status` fault.
 pub(crate) type ErrorFn = fn(StatusCode, Option<u64>) -> Response;
 
+/// A per-endpoint concurrency limit, checked by [`track`] after counting the request and
+/// before latency/faults (so added latency keeps the slot occupied).
+#[derive(Clone, Copy)]
+pub(crate) struct EndpointLimit {
+    /// The endpoint key of a request; `None` = exempt.
+    pub(crate) key: fn(&Request) -> Option<String>,
+    /// Requests allowed in flight per key.
+    pub(crate) max: usize,
+    /// Response for a request over the limit (gets the key).
+    pub(crate) reject: fn(&str) -> Response,
+}
+
 pub(crate) struct Common {
     stats: Mutex<Stats>,
     in_flight: AtomicUsize,
     pub(crate) faults: Faults,
     pub(crate) clock: Clock,
     error_fn: ErrorFn,
+    endpoint_limit: Option<EndpointLimit>,
+    per_endpoint: Mutex<HashMap<String, usize>>,
 }
 
 impl Common {
     pub(crate) fn new(error_fn: ErrorFn) -> Arc<Self> {
+        Self::build(error_fn, None)
+    }
+    /// Like [`Common::new`], with a per-endpoint concurrency limit.
+    pub(crate) fn with_endpoint_limit(error_fn: ErrorFn, limit: EndpointLimit) -> Arc<Self> {
+        Self::build(error_fn, Some(limit))
+    }
+    fn build(error_fn: ErrorFn, endpoint_limit: Option<EndpointLimit>) -> Arc<Self> {
         Arc::new(Common {
             stats: Mutex::new(Stats::default()),
             in_flight: AtomicUsize::new(0),
             faults: Faults::default(),
             clock: Clock::default(),
             error_fn,
+            endpoint_limit,
+            per_endpoint: Mutex::new(HashMap::new()),
         })
     }
     pub(crate) fn stats(&self) -> Stats {
@@ -298,6 +327,11 @@ impl Common {
         *s = Stats::default();
         // Requests still running count as in flight right now.
         s.max_in_flight = self.in_flight.load(Ordering::SeqCst);
+        s.max_in_flight_per_endpoint = lock(&self.per_endpoint)
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (k.clone(), *n))
+            .collect();
     }
 }
 
@@ -306,6 +340,21 @@ struct InFlight<'a>(&'a Common);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One request's slot under an [`EndpointLimit`] key.
+struct EndpointSlot<'a>(&'a Common, String);
+
+impl Drop for EndpointSlot<'_> {
+    fn drop(&mut self) {
+        let mut m = lock(&self.0.per_endpoint);
+        if let Some(n) = m.get_mut(&self.1) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.1);
+            }
+        }
     }
 }
 
@@ -322,10 +371,13 @@ pub(crate) async fn track(State(common): State<Arc<Common>>, req: Request, next:
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
+    // Token issuance and Autotask's `POST …/query` / `POST …/query/count` read nothing new.
     let is_write = matches!(
         method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    ) && !template.ends_with("/idp/token");
+    ) && !template.ends_with("/idp/token")
+        && !template.ends_with("/query")
+        && !template.ends_with("/query/count");
 
     let now_in_flight = common.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     let _guard = InFlight(&common);
@@ -340,6 +392,32 @@ pub(crate) async fn track(State(common): State<Arc<Common>>, req: Request, next:
             .entry(format!("{} {}", method, template))
             .or_insert(0) += 1;
     }
+
+    // Endpoint concurrency limit: the slot is held until the response is produced.
+    let limited = common
+        .endpoint_limit
+        .and_then(|l| (l.key)(&req).map(|k| (l, k)));
+    let _slot = match limited {
+        Some((limit, key)) => {
+            let now = {
+                let mut m = lock(&common.per_endpoint);
+                let n = m.entry(key.clone()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            let slot = EndpointSlot(&common, key.clone());
+            {
+                let mut s = lock(&common.stats);
+                let max = s.max_in_flight_per_endpoint.entry(key).or_insert(0);
+                *max = (*max).max(now);
+            }
+            if now > limit.max {
+                return (limit.reject)(&slot.1);
+            }
+            Some(slot)
+        }
+        None => None,
+    };
 
     let (latency, fault) = common.faults.take(&method, &path_and_query);
     let extra = match &fault {

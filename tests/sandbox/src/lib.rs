@@ -1,9 +1,11 @@
 //! # psa-sandbox — stateful fake vendor servers
 //!
-//! Two in-process HTTP servers that behave like the vendor APIs psa-bridge talks to, for
+//! Three in-process HTTP servers that behave like the vendor APIs psa-bridge talks to, for
 //! end-to-end tests, benchmarks and local runs:
 //!
 //! * [`ConnectWiseFake`] — ConnectWise Manage REST 3.0 (`/{codebase}apis/3.0/…`),
+//! * [`AutotaskFake`] — Autotask PSA REST v1.0 (`/ATServicesRest/V1.0/…`; see [`autotask`]
+//!   for what it models, its UNCONFIRMED choices and simplifications),
 //! * [`PlatformFake`] — Acronis Cyber Protect Cloud Account Management API v2 (`/api/2/…`).
 //!
 //! ```no_run
@@ -89,10 +91,13 @@
 //!   the agreement is written. Id ranges differ per entity (companies from 19300, contacts
 //!   7000, agreements 500, additions 3000, products 100) so id mix-ups show up.
 //! * No rate limiting unless injected with [`Faults`]; tickets/boards/notes are not faked.
+//!   (The Autotask fake does model its vendor's hourly threshold and thread limit.)
 //!
 //! ## Counting
 //! `Stats.requests` counts every request matching a vendor route (faulted ones included);
-//! `writes` counts POST/PUT/PATCH/DELETE among them except token issuance;
+//! `writes` counts POST/PUT/PATCH/DELETE among them except token issuance and Autotask's
+//! `POST …/query[/count]`; `max_in_flight_per_endpoint` is filled by the Autotask fake only
+//! (key `"{ApiIntegrationCode} {Entity}"`, requests rejected by the thread limit included);
 //! [`PlatformFake::token_requests`] counts token requests that reached the handler (a request
 //! answered by a `Status` fault is not among them). Faults with `times == 0` are ignored.
 //!
@@ -107,6 +112,7 @@
 // boxing it would only add noise in a test fake.
 #![allow(clippy::result_large_err)]
 
+pub mod autotask;
 mod common;
 pub mod conditions;
 pub mod connectwise;
@@ -114,6 +120,10 @@ pub mod platform;
 
 use std::net::SocketAddr;
 
+pub use autotask::{
+    AtCompany, AtContact, AtContract, AtContractService, AtContractServiceAdjustment,
+    AtContractServiceUnit, AtNewCompany, AtNewContract, AtService, AtUdf, AutotaskFake,
+};
 pub use common::{Fault, FaultKind, Faults, Stats};
 pub use connectwise::{
     ConnectWiseFake, CwAddition, CwAgreement, CwCatalogItem, CwCommunicationItem, CwCompany,
@@ -121,28 +131,36 @@ pub use connectwise::{
 };
 pub use platform::{PartnerAccount, PlatformFake};
 
-/// Both fakes, each on its own `127.0.0.1` port.
+/// All fakes, each on its own `127.0.0.1` port.
 #[derive(Clone, Debug)]
 pub struct Sandbox {
     pub connectwise: ConnectWiseFake,
     pub platform: PlatformFake,
+    pub autotask: AutotaskFake,
 }
 
 impl Sandbox {
-    /// Starts both fakes on free ports of 127.0.0.1.
+    /// Starts all fakes on free ports of 127.0.0.1.
     pub async fn start() -> std::io::Result<Sandbox> {
-        Self::start_on(0, 0).await
+        Self::start_on(0, 0, 0).await
     }
 
-    /// Starts both fakes on the given 127.0.0.1 ports (0 = pick a free port).
-    pub async fn start_on(cw_port: u16, platform_port: u16) -> std::io::Result<Sandbox> {
+    /// Starts all fakes on the given 127.0.0.1 ports (0 = pick a free port).
+    pub async fn start_on(
+        cw_port: u16,
+        platform_port: u16,
+        autotask_port: u16,
+    ) -> std::io::Result<Sandbox> {
         let connectwise =
             ConnectWiseFake::start_on(SocketAddr::from(([127, 0, 0, 1], cw_port))).await?;
         let platform =
             PlatformFake::start_on(SocketAddr::from(([127, 0, 0, 1], platform_port))).await?;
+        let autotask =
+            AutotaskFake::start_on(SocketAddr::from(([127, 0, 0, 1], autotask_port))).await?;
         Ok(Sandbox {
             connectwise,
             platform,
+            autotask,
         })
     }
 }
