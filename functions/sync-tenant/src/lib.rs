@@ -24,6 +24,9 @@ pub struct Deps {
     pub connector: Arc<dyn Connector>,
     pub clock: Arc<dyn Clock>,
     pub concurrency: usize,
+    /// Deployment-wide ceiling on the full-pass cadence (`PSA_BRIDGE_FULL_SYNC_HOURS`); a
+    /// partner's own `sync.full_every_hours` may only be shorter.
+    pub full_sync_hours: Option<u32>,
 }
 
 /// A failed invocation. Lambda retries it and then sends it to the dead-letter queue with this
@@ -137,12 +140,15 @@ pub async fn work(deps: &Deps, d: &SyncDetail) -> Result<SyncReport, SyncFailure
         partner: d.partner.clone(),
         source,
     };
-    let partner = deps
+    let mut partner = deps
         .store
         .partner(&d.partner)
         .await
         .map_err(port)?
         .ok_or_else(|| SyncFailure::UnknownPartner(d.partner.clone()))?;
+    if let Some(ceiling) = deps.full_sync_hours.filter(|h| *h > 0) {
+        partner.full_sync_hours = partner.full_sync_hours.min(ceiling);
+    }
     let now = deps.clock.now();
     let clients = match deps.connector.connect(&partner).await {
         Ok(c) => c,

@@ -25,6 +25,9 @@ async fn main() -> Result<(), Error> {
         )),
         clock: Arc::new(SystemClock),
         concurrency: settings.concurrency,
+        full_sync_hours: std::env::var("PSA_BRIDGE_FULL_SYNC_HOURS")
+            .ok()
+            .and_then(|v| v.parse().ok()),
     };
     lambda_runtime::run(service_fn(|ev: LambdaEvent<EventBridgeEvent<Value>>| {
         let deps = deps.clone();

@@ -287,6 +287,7 @@ products:
         connector,
         clock: Arc::new(SystemClock),
         concurrency: 8,
+        full_sync_hours: None,
     };
     let invoke = |ev: EventBridgeEvent<Value>| {
         let deps = deps.clone();

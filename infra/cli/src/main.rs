@@ -379,6 +379,7 @@ async fn run() -> Result<()> {
                 connector: Arc::new(VendorConnector::new(ctx.secrets.clone(), ctx.http.clone())),
                 clock,
                 concurrency,
+                full_sync_hours: None,
             };
             let spinner = std::io::stderr().is_terminal().then(|| {
                 let pb = indicatif::ProgressBar::new_spinner();

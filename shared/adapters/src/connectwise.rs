@@ -204,8 +204,14 @@ impl ConnectWise {
         }
     }
 
-    /// Every record of a list, forward-only paging by id.
-    async fn list_all(&self, resource: &str, conditions: Option<&str>) -> PortResult<Vec<Value>> {
+    /// Every record of a list, forward-only paging by id; each page is mapped at once, so only
+    /// one page is held as JSON.
+    async fn list_all<T>(
+        &self,
+        resource: &str,
+        conditions: Option<&str>,
+        map: impl Fn(&Value) -> Option<T>,
+    ) -> PortResult<Vec<T>> {
         let mut out = Vec::new();
         let mut page_id: Option<i64> = None;
         loop {
@@ -234,7 +240,7 @@ impl ConnectWise {
                 .last()
                 .and_then(|i| i.get("id"))
                 .and_then(Value::as_i64);
-            out.extend(items);
+            out.extend(items.iter().filter_map(&map));
             let next = link.as_deref().and_then(next_page_id);
             match (next, last_id) {
                 (Some(next), _) if n > 0 => page_id = Some(next),
@@ -244,13 +250,14 @@ impl ConnectWise {
         Ok(out)
     }
 
-    async fn list_by_ids(
+    async fn list_by_ids<T>(
         &self,
         resource: &str,
         field: &str,
         ids: &[String],
         extra: Option<&str>,
-    ) -> PortResult<Vec<Value>> {
+        map: impl Fn(&Value) -> Option<T>,
+    ) -> PortResult<Vec<T>> {
         let mut out = Vec::new();
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let numeric: Vec<&str> = chunk
@@ -265,7 +272,7 @@ impl ConnectWise {
             if let Some(e) = extra {
                 cond = format!("({cond}) and {e}");
             }
-            out.extend(self.list_all(resource, Some(&cond)).await?);
+            out.extend(self.list_all(resource, Some(&cond), &map).await?);
         }
         Ok(out)
     }
@@ -506,58 +513,55 @@ impl PsaDirectory for ConnectWise {
 
     async fn companies(&self, q: &CompanyQuery) -> PortResult<Vec<PsaCompany>> {
         let since = q.changed_since.map(since_condition);
-        let raw = if q.ids.is_empty() {
-            self.list_all("company/companies", since.as_deref()).await?
+        if q.ids.is_empty() {
+            self.list_all("company/companies", since.as_deref(), company_from)
+                .await
         } else {
-            self.list_by_ids("company/companies", "id", &q.ids, since.as_deref())
-                .await?
-        };
-        Ok(raw.iter().filter_map(company_from).collect())
+            self.list_by_ids(
+                "company/companies",
+                "id",
+                &q.ids,
+                since.as_deref(),
+                company_from,
+            )
+            .await
+        }
     }
 
     async fn agreements(&self, q: &AgreementQuery) -> PortResult<Vec<Agreement>> {
         let since = q.changed_since.map(since_condition);
-        let raw = if q.company_ids.is_empty() {
-            self.list_all("finance/agreements", since.as_deref())
-                .await?
+        if q.company_ids.is_empty() {
+            self.list_all("finance/agreements", since.as_deref(), agreement_from)
+                .await
         } else {
             self.list_by_ids(
                 "finance/agreements",
                 "company/id",
                 &q.company_ids,
                 since.as_deref(),
+                agreement_from,
             )
-            .await?
-        };
-        Ok(raw.iter().filter_map(agreement_from).collect())
+            .await
+        }
     }
 
     async fn lines(&self, agreement_id: &str) -> PortResult<Vec<Line>> {
-        let raw = self
-            .list_all(
-                &format!("finance/agreements/{agreement_id}/additions"),
-                None,
-            )
-            .await?;
-        Ok(raw
-            .iter()
-            .filter_map(|v| line_from(agreement_id, v))
-            .collect())
+        self.list_all(
+            &format!("finance/agreements/{agreement_id}/additions"),
+            None,
+            |v| line_from(agreement_id, v),
+        )
+        .await
     }
 
     async fn products(&self) -> PortResult<Vec<ProductRef>> {
-        let raw = self
-            .list_all("procurement/catalog", Some("inactiveFlag = False"))
-            .await?;
-        Ok(raw
-            .iter()
-            .filter_map(|v| {
-                Some(ProductRef {
-                    id: s(v, &["id"])?,
-                    identifier: s(v, &["identifier"]).unwrap_or_default(),
-                })
+        self.list_all("procurement/catalog", Some("inactiveFlag = False"), |v| {
+            Some(ProductRef {
+                id: s(v, &["id"])?,
+                identifier: s(v, &["identifier"]).unwrap_or_default(),
             })
-            .collect())
+        })
+        .await
     }
 }
 

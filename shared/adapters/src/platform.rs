@@ -18,6 +18,8 @@ use domain::rules::settings::PlatformCredentials;
 use domain::{PortError, PortResult, System};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +27,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use url::Url;
 
-const PAGE: usize = 1000;
+/// Tenants per page: a page with offering items is about 2 MB of JSON per 500 tenants.
+const PAGE: usize = 500;
 const UUIDS_PER_QUERY: usize = 100;
 const CONFLICT_RETRIES: u32 = 4;
 
@@ -76,6 +79,123 @@ fn err(status: StatusCode, body: &str, what: &str) -> PortError {
     }
 }
 
+/// A page of a cursor-paged list.
+#[derive(Deserialize)]
+struct WirePage<T> {
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    paging: Option<WirePaging>,
+    #[serde(default = "Vec::new")]
+    items: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct WirePaging {
+    #[serde(default)]
+    cursors: Option<WireCursors>,
+}
+
+#[derive(Deserialize)]
+struct WireCursors {
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// The fields of a listed tenant that we use (everything else is skipped while parsing).
+#[derive(Deserialize)]
+struct WireTenant {
+    id: String,
+    #[serde(default)]
+    parent_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    customer_id: Option<String>,
+    #[serde(default)]
+    version: Option<u64>,
+    #[serde(default)]
+    update_lock: Option<WireLock>,
+    #[serde(default)]
+    ancestral_access: Option<bool>,
+    #[serde(default)]
+    pricing_mode: Option<String>,
+    #[serde(default)]
+    deleted_at: Option<String>,
+    #[serde(default)]
+    offering_items: Option<Vec<WireItem>>,
+}
+
+#[derive(Deserialize)]
+struct WireLock {
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct WireItem {
+    name: String,
+    #[serde(default)]
+    infra_id: Option<String>,
+    #[serde(default)]
+    status: Option<i64>,
+    #[serde(default)]
+    quota: Option<WireQuota>,
+    #[serde(default)]
+    tenant_id: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireQuota {
+    #[serde(default)]
+    value: Option<f64>,
+    #[serde(default)]
+    overage: Option<f64>,
+}
+
+impl WireItem {
+    fn into_domain(self) -> CurrentItem {
+        let (value, overage) = self.quota.map_or((None, None), |q| (q.value, q.overage));
+        CurrentItem {
+            key: ItemKey {
+                name: self.name,
+                infra_id: self.infra_id,
+            },
+            enabled: self.status == Some(1),
+            quota: Quota { value, overage },
+        }
+    }
+}
+
+impl WireTenant {
+    fn into_domain(self) -> Option<TenantWithItems> {
+        Some(TenantWithItems {
+            items: self
+                .offering_items
+                .unwrap_or_default()
+                .into_iter()
+                .map(WireItem::into_domain)
+                .collect(),
+            tenant: Tenant {
+                id: self.id,
+                parent_id: self.parent_id,
+                name: self.name.unwrap_or_default(),
+                enabled: self.enabled.unwrap_or(true),
+                customer_id: self.customer_id.filter(|c| !c.is_empty()),
+                version: self.version.unwrap_or(0),
+                self_service: self.update_lock.and_then(|l| l.enabled).unwrap_or(false),
+                support_access: self.ancestral_access.unwrap_or(true),
+                pricing_mode: self.pricing_mode,
+                deleted: self.deleted_at.is_some(),
+            },
+        })
+    }
+}
+
 fn str_of(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_owned)
 }
@@ -103,7 +223,10 @@ fn tenant_from(v: &Value) -> Option<Tenant> {
 
 /// Platform timestamps: RFC 3339, sometimes without a zone (then UTC).
 fn time_of(v: &Value, key: &str) -> Option<DateTime<Utc>> {
-    let t = v.get(key)?.as_str()?;
+    parse_time(v.get(key)?.as_str()?)
+}
+
+fn parse_time(t: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(t)
         .map(|d| d.with_timezone(&Utc))
         .ok()
@@ -112,24 +235,6 @@ fn time_of(v: &Value, key: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|n| n.and_utc())
         })
-}
-
-fn num(v: &Value, ptr: &str) -> Option<f64> {
-    v.pointer(ptr).and_then(Value::as_f64)
-}
-
-fn item_from(v: &Value) -> Option<CurrentItem> {
-    Some(CurrentItem {
-        key: ItemKey {
-            name: str_of(v, "name")?,
-            infra_id: str_of(v, "infra_id"),
-        },
-        enabled: v.get("status").and_then(Value::as_i64) == Some(1),
-        quota: Quota {
-            value: num(v, "/quota/value"),
-            overage: num(v, "/quota/overage"),
-        },
-    })
 }
 
 fn items_of(v: &Value) -> Vec<Value> {
@@ -217,14 +322,14 @@ impl PlatformApi {
         Ok(secret)
     }
 
-    /// Sends an authenticated request; renews the token once on a 401.
-    async fn call(
+    /// Sends an authenticated request; renews the token once on a 401. Returns the raw body.
+    async fn call_bytes(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
         idem: Idempotency,
-    ) -> PortResult<(StatusCode, Value)> {
+    ) -> PortResult<(StatusCode, Vec<u8>)> {
         let url = self.ep.url(path)?;
         let mut renewed = false;
         loop {
@@ -243,24 +348,39 @@ impl PlatformApi {
                 })
                 .await?;
             let status = resp.status();
-            let text = resp.text().await.unwrap_or_default();
+            let bytes = resp.bytes().await.map_err(|e| PortError::Transient {
+                system: System::Platform,
+                message: format!("platform {}: the answer broke off: {e}", url.path()),
+            })?;
             if status == StatusCode::UNAUTHORIZED && !renewed {
                 renewed = true;
                 continue;
             }
             if !status.is_success() {
+                let text = String::from_utf8_lossy(&bytes);
                 return Err(err(status, &text, &format!("{method} {}", url.path())));
             }
-            let v = if text.trim().is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).map_err(|e| PortError::Rejected {
-                    system: System::Platform,
-                    message: format!("platform {}: unexpected body: {e}", url.path()),
-                })?
-            };
-            return Ok((status, v));
+            return Ok((status, bytes.to_vec()));
         }
+    }
+
+    /// [`Self::call_bytes`], parsed as JSON (`null` for an empty body).
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idem: Idempotency,
+    ) -> PortResult<(StatusCode, Value)> {
+        let (status, bytes) = self.call_bytes(method, path, body, idem).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok((status, Value::Null));
+        }
+        let v = serde_json::from_slice(&bytes).map_err(|e| PortError::Rejected {
+            system: System::Platform,
+            message: format!("platform {path}: unexpected body: {e}"),
+        })?;
+        Ok((status, v))
     }
 
     async fn get(&self, path: &str) -> PortResult<Value> {
@@ -270,8 +390,13 @@ impl PlatformApi {
             .1)
     }
 
-    /// Every page of a cursor-paged list; returns the items and the first page's timestamp.
-    async fn list(&self, path_and_query: &str) -> PortResult<(Vec<Value>, String)> {
+    /// Every page of a cursor-paged list, each page parsed into `T` and mapped at once (a page
+    /// at a time is held as wire data); returns the mapped items and the first page's timestamp.
+    async fn list<T: DeserializeOwned, U>(
+        &self,
+        path_and_query: &str,
+        mut map: impl FnMut(T) -> Option<U>,
+    ) -> PortResult<(Vec<U>, String)> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         let mut timestamp = String::new();
@@ -288,30 +413,25 @@ impl PlatformApi {
                 ),
                 None => path_and_query.to_owned(),
             };
-            let v = self.get(&path).await?;
+            let (_, bytes) = self
+                .call_bytes(Method::GET, &path, None, Idempotency::Safe)
+                .await?;
+            let page: WirePage<T> =
+                serde_json::from_slice(&bytes).map_err(|e| PortError::Rejected {
+                    system: System::Platform,
+                    message: format!("platform {path_and_query}: unexpected page: {e}"),
+                })?;
+            drop(bytes);
             if timestamp.is_empty() {
-                timestamp = str_of(&v, "timestamp").unwrap_or_default();
+                timestamp = page.timestamp.unwrap_or_default();
             }
-            out.extend(items_of(&v));
-            after = v
-                .pointer("/paging/cursors/after")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            out.extend(page.items.into_iter().filter_map(&mut map));
+            after = page.paging.and_then(|p| p.cursors).and_then(|c| c.after);
             if after.is_none() {
                 break;
             }
         }
         Ok((out, timestamp))
-    }
-
-    fn with_items(v: &Value) -> Option<TenantWithItems> {
-        let tenant = tenant_from(v)?;
-        let items = v
-            .get("offering_items")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(item_from).collect())
-            .unwrap_or_default();
-        Some(TenantWithItems { tenant, items })
     }
 
     async fn tenant_raw(&self, id: &str) -> PortResult<Value> {
@@ -414,26 +534,32 @@ impl Platform for PlatformApi {
         let mut out = Vec::new();
         let mut stamp = String::new();
         if ids.is_empty() {
-            let (raw, ts) = self
-                .list(&format!(
-                    "api/2/tenants?parent_id={}&with_offering_items=true&limit={PAGE}",
-                    self.partner_tenant
-                ))
+            let (tenants, ts) = self
+                .list(
+                    &format!(
+                        "api/2/tenants?parent_id={}&with_offering_items=true&limit={PAGE}",
+                        self.partner_tenant
+                    ),
+                    WireTenant::into_domain,
+                )
                 .await?;
             stamp = ts;
-            out.extend(raw.iter().filter_map(Self::with_items));
+            out.extend(tenants);
         } else {
             for chunk in ids.chunks(UUIDS_PER_QUERY) {
-                let (raw, ts) = self
-                    .list(&format!(
-                        "api/2/tenants?uuids={}&with_offering_items=true",
-                        chunk.join(",")
-                    ))
+                let (tenants, ts) = self
+                    .list(
+                        &format!(
+                            "api/2/tenants?uuids={}&with_offering_items=true",
+                            chunk.join(",")
+                        ),
+                        WireTenant::into_domain,
+                    )
                     .await?;
                 if stamp.is_empty() {
                     stamp = ts;
                 }
-                out.extend(raw.iter().filter_map(Self::with_items));
+                out.extend(tenants);
             }
         }
         out.retain(|t| t.tenant.parent_id.as_deref() == Some(self.partner_tenant.as_str()));
@@ -452,12 +578,13 @@ impl Platform for PlatformApi {
             q.push_str("&updated_since=");
             q.extend(url::form_urlencoded::byte_serialize(c.as_bytes()));
         }
-        let (raw, ts) = self.list(&q).await?;
+        let (changes, ts) = self
+            .list(&q, |i: WireItem| {
+                Some((i.tenant_id?, parse_time(i.updated_at.as_deref()?)?))
+            })
+            .await?;
         let mut latest: HashMap<String, DateTime<Utc>> = HashMap::new();
-        for i in &raw {
-            let (Some(t), Some(at)) = (str_of(i, "tenant_id"), time_of(i, "updated_at")) else {
-                continue;
-            };
+        for (t, at) in changes {
             if t == self.partner_tenant {
                 continue;
             }

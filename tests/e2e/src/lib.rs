@@ -111,6 +111,7 @@ impl World {
             connector: connector.clone(),
             clock: clock.clone(),
             concurrency: 8,
+            full_sync_hours: None,
         };
         let ctx = Ctx {
             store: Arc::new(aws.store.clone()),
