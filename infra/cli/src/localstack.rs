@@ -95,7 +95,7 @@ impl Moto {
     }
 }
 
-/// Creates the table (keys, GSI `gsi1`, TTL on `ttl`) and the event bus, as template.yaml does.
+/// Creates the table (keys, GSIs `gsi1` and `gsi2`, TTL on `ttl`) and the event bus, as template.yaml does.
 pub async fn create_resources(sdk: &SdkConfig, r: &Resources) -> Result<()> {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let attr = |n: &str| {
@@ -120,26 +120,33 @@ pub async fn create_resources(sdk: &SdkConfig, r: &Resources) -> Result<()> {
             attr("sk"),
             attr("gsi1pk"),
             attr("gsi1sk"),
+            attr("gsi2pk"),
+            attr("gsi2sk"),
         ]))
         .set_key_schema(Some(vec![
             key("pk", KeyType::Hash),
             key("sk", KeyType::Range),
         ]))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("gsi1")
-                .set_key_schema(Some(vec![
-                    key("gsi1pk", KeyType::Hash),
-                    key("gsi1sk", KeyType::Range),
-                ]))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .expect("gsi"),
-        )
+        .set_global_secondary_indexes(Some(
+            ["gsi1", "gsi2"]
+                .into_iter()
+                .map(|g| {
+                    GlobalSecondaryIndex::builder()
+                        .index_name(g)
+                        .set_key_schema(Some(vec![
+                            key(&format!("{g}pk"), KeyType::Hash),
+                            key(&format!("{g}sk"), KeyType::Range),
+                        ]))
+                        .projection(
+                            Projection::builder()
+                                .projection_type(ProjectionType::All)
+                                .build(),
+                        )
+                        .build()
+                        .expect("gsi")
+                })
+                .collect(),
+        ))
         .send()
         .await
         .map_err(|e| {

@@ -3,7 +3,7 @@
 //! | pk | sk | what |
 //! |---|---|---|
 //! | `PARTNER#p` | `CONFIG` | partner settings and product mapping (gsi1: `PARTNERS` / p) |
-//! | `PARTNER#p` | `COMPANY#c` | company record (gsi1: `TENANT#t` / `PARTNER#p` when mapped) |
+//! | `PARTNER#p` | `COMPANY#c` | company record (gsi1: `TENANT#t` / `PARTNER#p` when mapped; gsi2: `PARTNER#p#DUE` / `day#c` when due) |
 //! | `PARTNER#p` | `TENANT#t` | which company holds tenant t (R-CO-5) |
 //! | `PARTNER#p` | `CURSOR#sync` | sync cursors |
 //! | `PARTNER#p` | `STATUS` | last runs and credential state |
@@ -98,6 +98,17 @@ where
     }
 }
 
+/// The sparse "due" index key of a company record: `0000-00-00#c` when it needs a look at the
+/// next pass (an error, a tenant to create), `YYYY-MM-DD#c` for its review date, none otherwise.
+fn due_key(rec: &CompanyRecord) -> Option<String> {
+    let day = if rec.last_error.is_some() || rec.mapping == domain::model::Mapping::NewTenant {
+        "0000-00-00".to_owned()
+    } else {
+        rec.next_review?.format("%Y-%m-%d").to_string()
+    };
+    Some(format!("{day}#{}", rec.company_id))
+}
+
 fn encode<T: Serialize>(what: &str, v: &T) -> PortResult<Item> {
     serde_dynamo::to_item(v).map_err(|e| PortError::Rejected {
         system: System::Store,
@@ -120,6 +131,10 @@ struct Keyed<T> {
     gsi1pk: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     gsi1sk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    gsi2pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    gsi2sk: Option<String>,
     version: u64,
     data: T,
 }
@@ -184,6 +199,8 @@ impl DynamoStore {
                 sk: sk.clone(),
                 gsi1pk: gsi.as_ref().map(|g| g.0.clone()),
                 gsi1sk: gsi.map(|g| g.1),
+                gsi2pk: None,
+                gsi2sk: None,
                 version,
                 data,
             },
@@ -251,6 +268,48 @@ impl DynamoStore {
             Ok(_) | Err(PortError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Company records of one index partition (optionally with sort key up to `upto`).
+    async fn query_index(
+        &self,
+        index: &str,
+        partition: &str,
+        upto: Option<&str>,
+    ) -> PortResult<Vec<CompanyRecord>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .expression_attribute_values(":p", s(partition))
+                .set_exclusive_start_key(start.take());
+            q = match upto {
+                Some(u) => q
+                    .key_condition_expression(format!("{index}pk = :p AND {index}sk <= :u"))
+                    .expression_attribute_values(":u", s(u)),
+                None => q.key_condition_expression(format!("{index}pk = :p")),
+            };
+            let resp = q
+                .send()
+                .await
+                .map_err(|e| store_err(&format!("querying {index}"), e))?;
+            for i in resp.items.unwrap_or_default() {
+                let k: Keyed<CompanyRecord> = decode(index, i)?;
+                out.push(CompanyRecord {
+                    version: k.version,
+                    ..k.data
+                });
+            }
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// Whether the stored record is exactly `rec` at `version`.
@@ -376,6 +435,95 @@ impl Store for DynamoStore {
             .collect())
     }
 
+    async fn companies_due(
+        &self,
+        partner: &str,
+        today: chrono::NaiveDate,
+    ) -> PortResult<Vec<CompanyRecord>> {
+        let upto = format!("{}~", today.format("%Y-%m-%d"));
+        self.query_index("gsi2", &format!("{}#DUE", pk(partner)), Some(&upto))
+            .await
+    }
+
+    async fn companies_by_id(
+        &self,
+        partner: &str,
+        ids: &[String],
+    ) -> PortResult<Vec<CompanyRecord>> {
+        let p = pk(partner);
+        let mut out = Vec::new();
+        for chunk in ids.chunks(100) {
+            let mut keys: Vec<Item> = chunk
+                .iter()
+                .map(|c| {
+                    HashMap::from([
+                        ("pk".to_owned(), s(&p)),
+                        ("sk".to_owned(), s(format!("COMPANY#{c}"))),
+                    ])
+                })
+                .collect();
+            let mut rounds = 0;
+            while !keys.is_empty() {
+                rounds += 1;
+                let ka = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys");
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| store_err("reading company records", e))?;
+                for item in resp
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let k: Keyed<CompanyRecord> = decode("company", item)?;
+                    out.push(CompanyRecord {
+                        version: k.version,
+                        ..k.data
+                    });
+                }
+                if let Some(rest) = resp
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                {
+                    keys = rest.keys;
+                    if rounds > 8 {
+                        return Err(PortError::Transient {
+                            system: System::Store,
+                            message: "DynamoDB kept keys unprocessed (throttled)".into(),
+                        });
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * rounds)).await;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn companies_by_tenant(
+        &self,
+        partner: &str,
+        tenants: &[String],
+    ) -> PortResult<Vec<CompanyRecord>> {
+        let _ = partner;
+        let mut out = Vec::new();
+        for t in tenants {
+            out.extend(
+                self.query_index("gsi1", &format!("TENANT#{t}"), None)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.tenant_id() == Some(t.as_str())),
+            );
+        }
+        Ok(out)
+    }
+
     async fn company(&self, partner: &str, company_id: &str) -> PortResult<Option<CompanyRecord>> {
         Ok(self
             .get_keyed::<CompanyRecord>(&pk(partner), &format!("COMPANY#{company_id}"))
@@ -417,6 +565,8 @@ impl Store for DynamoStore {
                 sk: sk.clone(),
                 gsi1pk: tenant.as_ref().map(|t| format!("TENANT#{t}")),
                 gsi1sk: tenant.as_ref().map(|_| p.clone()),
+                gsi2pk: due_key(rec).map(|_| format!("{p}#DUE")),
+                gsi2sk: due_key(rec),
                 version,
                 data: rec,
             },
@@ -507,6 +657,8 @@ impl Store for DynamoStore {
                 sk: "CURSOR#sync".into(),
                 gsi1pk: None,
                 gsi1sk: None,
+                gsi2pk: None,
+                gsi2sk: None,
                 version: 0,
                 data: c,
             },
@@ -537,6 +689,8 @@ impl Store for DynamoStore {
                 sk: "STATUS".into(),
                 gsi1pk: None,
                 gsi1sk: None,
+                gsi2pk: None,
+                gsi2sk: None,
                 version: 0,
                 data: st,
             },

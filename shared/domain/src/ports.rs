@@ -7,7 +7,7 @@ use crate::model::{
 };
 use crate::rules::settings::{PlatformCredentials, PsaCredentials};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -139,6 +139,10 @@ pub struct RunSummary {
 pub struct PartnerStatus {
     pub credentials: Option<CredentialState>,
     pub last_sync: Option<RunSummary>,
+    /// Non-zero quotas across the partner's tenants at the last full pass (R-PROV-10's base
+    /// for incremental passes, which do not read every company).
+    #[serde(default)]
+    pub nonzero_quotas: usize,
 }
 
 /// Persistent state (DynamoDB).
@@ -149,6 +153,25 @@ pub trait Store: Send + Sync {
     /// Writes a partner if `p.version` is the stored version (0: new); returns it with the new version.
     async fn put_partner(&self, p: &Partner) -> PortResult<Partner>;
     async fn companies(&self, partner: &str) -> PortResult<Vec<CompanyRecord>>;
+    /// Records due for a look without any change on either side: a last error, waiting for a
+    /// new tenant, or a review date on or before `today` (a sparse index, not a scan).
+    async fn companies_due(
+        &self,
+        partner: &str,
+        today: NaiveDate,
+    ) -> PortResult<Vec<CompanyRecord>>;
+    /// The records of these companies (absent ones are skipped).
+    async fn companies_by_id(
+        &self,
+        partner: &str,
+        ids: &[String],
+    ) -> PortResult<Vec<CompanyRecord>>;
+    /// The records mapped to these tenants.
+    async fn companies_by_tenant(
+        &self,
+        partner: &str,
+        tenants: &[String],
+    ) -> PortResult<Vec<CompanyRecord>>;
     async fn company(&self, partner: &str, company_id: &str) -> PortResult<Option<CompanyRecord>>;
     /// Writes a record if `rec.version` is the stored version, keeping a tenant mapped to one
     /// company only (R-CO-5); returns it with the new version.

@@ -261,3 +261,71 @@ async fn r_prov_10_guard_stops_a_run_that_would_zero_too_many_quotas() {
     assert_eq!(out["blocked"], Value::Null);
     assert_eq!(w.item(&tid, "workstations", None).0, 0);
 }
+
+// R-SET-1 R-PROV-8
+#[tokio::test]
+async fn dispatch_puts_one_work_event_per_enabled_partner_and_full_pass_follows_the_cadence() {
+    let w = World::new().await;
+    let mut other = w.deps.store.partner(PARTNER).await.unwrap().unwrap();
+    other.id = "dormant".into();
+    other.enabled = false;
+    other.version = 0;
+    w.deps.store.put_partner(&other).await.unwrap();
+    let out = w
+        .invoke("psa-bridge.schedule", "SyncDispatch", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out["dispatched"], 1, "only the enabled partner");
+    // the plain EventBridge schedule event works too
+    let out = w
+        .invoke("aws.events", "Scheduled Event", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out["dispatched"], 1);
+
+    // the first incremental pass is a full one; then incremental until the cadence is due
+    assert_eq!(w.sync("incremental").await["scope"], "full");
+    w.advance(Duration::minutes(15));
+    assert_eq!(w.sync("incremental").await["scope"], "incremental");
+    w.advance(Duration::hours(24));
+    assert_eq!(w.sync("incremental").await["scope"], "full");
+}
+
+// R-CO-4
+#[tokio::test]
+async fn r_co_4_a_failing_company_is_recorded_with_its_reason_and_the_others_go_on() {
+    let w = World::new().await;
+    let (good, ga) = w.customer("Good Co");
+    w.addition(ga, w.products.ws, 0.0, None);
+    let (bad, ba) = w.customer("Bad Co");
+    w.addition(ba, w.products.ws, 0.0, None);
+    let t = w
+        .sandbox
+        .platform
+        .add_customer(&w.account.tenant_id, "Bad Co", None);
+    let yaml = w.partner_yaml(&format!(
+        "companies:\n  - {{ company: BadCo, tenant: {t} }}\n"
+    ));
+    w.apply(&yaml).await.unwrap();
+    // the tenant is switched to self-service after it was mapped: it can no longer be managed
+    w.sandbox.platform.set_tenant_access(&t, true, true);
+    let out = w.sync("full").await;
+    let failures = out["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{out}");
+    assert!(failures[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("self-service"));
+    assert!(w.tenant_of(good).is_some(), "the others go on");
+    let rec = w
+        .deps
+        .store
+        .company(PARTNER, &bad.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rec.last_error.unwrap().contains("self-service"));
+    assert!(rec.last_sync.is_some());
+    let st = psa_bridge_cli::ops::status(&w.ctx, PARTNER).await.unwrap();
+    assert_eq!(st.failing.len(), 1);
+}

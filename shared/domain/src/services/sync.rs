@@ -134,6 +134,8 @@ struct Snapshot {
     by_customer_id: HashMap<String, String>,
     /// Companies to plan.
     considered: BTreeSet<String>,
+    /// The stored records of the considered companies (every record in a full pass).
+    records: HashMap<String, CompanyRecord>,
     psa_since: Option<DateTime<Utc>>,
     platform_cursor: Option<String>,
 }
@@ -184,24 +186,17 @@ pub async fn run(
     if let Err(why) = mapping::usable(&partner.mapping) {
         report.blocked = Some(why);
         if !opts.dry_run {
-            write_status(store, partner, &report, now)
+            write_status(store, partner, &report, now, None)
                 .await
                 .map_err(err)?;
         }
         return Ok(report);
     }
 
-    let records: HashMap<String, CompanyRecord> = store
-        .companies(&partner.id)
-        .await
-        .map_err(err)?
-        .into_iter()
-        .map(|r| (r.company_id.clone(), r))
-        .collect();
-
-    let snap = read_snapshot(partner, clients, &records, &scope, &cursor, today, opts)
+    let snap = read_snapshot(partner, clients, store, &scope, &cursor, today, opts)
         .await
         .map_err(err)?;
+    let records = &snap.records;
 
     // Plan every considered company (pure rules).
     let mut plans: Vec<CompanyPlan> = Vec::new();
@@ -232,8 +227,24 @@ pub async fn run(
     }
     report.companies = snap.considered.len();
 
-    // R-PROV-10: the blast-radius guard, over the partner's non-zero quotas.
-    let partner_nonzero: usize = records.values().map(|r| r.nonzero_items as usize).sum();
+    // R-PROV-10: the blast-radius guard, over the partner's non-zero quotas: all records in a
+    // full pass; otherwise the count the last full pass left.
+    let partner_nonzero: usize = if scope == Scope::Full {
+        records.values().map(|r| r.nonzero_items as usize).sum()
+    } else {
+        store.status(&partner.id).await.map_err(err)?.nonzero_quotas
+    };
+    let planned_nonzero: Option<usize> = (scope == Scope::Full).then(|| {
+        plans
+            .iter()
+            .map(|p| {
+                p.record
+                    .as_ref()
+                    .or(records.get(&p.company_id))
+                    .map_or(0, |r| r.nonzero_items as usize)
+            })
+            .sum()
+    });
     let live_nonzero: usize = snap
         .tenants
         .values()
@@ -257,7 +268,7 @@ pub async fn run(
     if opts.dry_run || report.blocked.is_some() {
         (report.psa_requests, report.platform_requests) = counters();
         if !opts.dry_run {
-            write_status(store, partner, &report, now)
+            write_status(store, partner, &report, now, None)
                 .await
                 .map_err(err)?;
         }
@@ -291,7 +302,7 @@ pub async fn run(
         store.put_cursor(&partner.id, &next).await.map_err(err)?;
     }
     (report.psa_requests, report.platform_requests) = counters();
-    write_status(store, partner, &report, now)
+    write_status(store, partner, &report, now, planned_nonzero)
         .await
         .map_err(err)?;
     Ok(report)
@@ -302,9 +313,13 @@ async fn write_status(
     partner: &Partner,
     report: &SyncReport,
     now: DateTime<Utc>,
+    nonzero_quotas: Option<usize>,
 ) -> Result<(), PortError> {
     let mut status: PartnerStatus = store.status(&partner.id).await?;
     status.last_sync = Some(report.summary(now));
+    if let Some(n) = nonzero_quotas {
+        status.nonzero_quotas = n;
+    }
     status.credentials = Some(crate::ports::CredentialState {
         ok: true,
         checked_at: now,
@@ -317,7 +332,7 @@ async fn write_status(
 async fn read_snapshot(
     partner: &Partner,
     clients: &PartnerClients,
-    records: &HashMap<String, CompanyRecord>,
+    store: &dyn Store,
     scope: &Scope,
     cursor: &crate::ports::SyncCursor,
     today: NaiveDate,
@@ -331,6 +346,7 @@ async fn read_snapshot(
         tenants: HashMap::new(),
         by_customer_id: HashMap::new(),
         considered: BTreeSet::new(),
+        records: HashMap::new(),
         psa_since: None,
         platform_cursor: None,
     };
@@ -361,7 +377,7 @@ async fn read_snapshot(
             }
             snap.considered
                 .extend(companies.iter().map(|c| c.id.clone()));
-            snap.considered.extend(records.keys().cloned());
+            // Every stored record is read below, while the lines are being read.
             snap.companies = companies.into_iter().map(|c| (c.id.clone(), c)).collect();
             agreements
         }
@@ -394,21 +410,26 @@ async fn read_snapshot(
                     .max();
                 wanted.extend(changed.iter().map(|c| c.id.clone()));
                 wanted.extend(changed_agreements.iter().map(|a| a.company_id.clone()));
-                let changed_tenants: HashMap<&str, DateTime<Utc>> =
-                    tenant_ids.iter().map(|(t, at)| (t.as_str(), *at)).collect();
-                for r in records.values() {
-                    let due = r.next_review.is_some_and(|d| d <= today);
-                    // A change at or before our own last write is ours, not a hand edit.
+                // Records that need a look: due ones (sparse index) and those of tenants changed
+                // on the platform after our own last write (a hand edit, R-PROV-6).
+                let changed_tenants: HashMap<String, DateTime<Utc>> =
+                    tenant_ids.into_iter().collect();
+                let mut candidates = store.companies_due(&partner.id, today).await?;
+                if !changed_tenants.is_empty() {
+                    let ids: Vec<String> = changed_tenants.keys().cloned().collect();
+                    candidates.extend(store.companies_by_tenant(&partner.id, &ids).await?);
+                }
+                for r in candidates {
+                    let due = r.next_review.is_some_and(|d| d <= today)
+                        || r.last_error.is_some()
+                        || r.mapping == Mapping::NewTenant;
                     let tenant_changed = r
                         .tenant_id()
                         .and_then(|t| changed_tenants.get(t))
                         .is_some_and(|at| r.platform_written.is_none_or(|ours| *at > ours));
-                    if due
-                        || tenant_changed
-                        || r.last_error.is_some()
-                        || r.mapping == Mapping::NewTenant
-                    {
+                    if due || tenant_changed {
                         wanted.insert(r.company_id.clone());
+                        snap.records.insert(r.company_id.clone(), r);
                     }
                 }
                 for c in changed {
@@ -417,6 +438,16 @@ async fn read_snapshot(
             }
             if wanted.is_empty() {
                 return Ok(snap);
+            }
+            let unread: Vec<String> = wanted
+                .iter()
+                .filter(|c| !snap.records.contains_key(*c))
+                .cloned()
+                .collect();
+            if !unread.is_empty() {
+                for r in store.companies_by_id(&partner.id, &unread).await? {
+                    snap.records.insert(r.company_id.clone(), r);
+                }
             }
             let missing: Vec<String> = wanted
                 .iter()
@@ -443,7 +474,7 @@ async fn read_snapshot(
             let tenant_ids: Vec<String> = wanted
                 .iter()
                 .filter_map(|c| {
-                    records
+                    snap.records
                         .get(c)
                         .and_then(|r| r.tenant_id())
                         .map(str::to_owned)
@@ -469,7 +500,7 @@ async fn read_snapshot(
             PsaKind::Autotask => !a.cancelled,
         })
         .collect();
-    let with_lines: Vec<AgreementWithLines> = stream::iter(valid)
+    let lines = stream::iter(valid)
         .map(|a| async move {
             let lines = psa.lines(&a.id).await?;
             Ok::<_, PortError>(AgreementWithLines {
@@ -478,8 +509,20 @@ async fn read_snapshot(
             })
         })
         .buffer_unordered(opts.concurrency.max(1))
-        .try_collect()
-        .await?;
+        .try_collect::<Vec<AgreementWithLines>>();
+    let with_lines = if *scope == Scope::Full {
+        // A full pass needs every record: read them while the lines are read.
+        let (with_lines, records) = futures::try_join!(lines, store.companies(&partner.id))?;
+        snap.considered
+            .extend(records.iter().map(|r| r.company_id.clone()));
+        snap.records = records
+            .into_iter()
+            .map(|r| (r.company_id.clone(), r))
+            .collect();
+        with_lines
+    } else {
+        lines.await?
+    };
     for a in with_lines {
         snap.agreements
             .entry(a.agreement.company_id.clone())
