@@ -139,6 +139,7 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Row>> {
             connector: Arc::new(VendorConnector::new(secrets.clone(), http.clone())),
             secrets,
             http,
+            autotask: adapters::autotask::AutotaskConfig::from_env(),
         };
         ops::set_credentials(
             &ctx,

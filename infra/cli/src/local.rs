@@ -238,6 +238,7 @@ pub async fn run(args: LocalArgs) -> Result<()> {
         secrets,
         connector: connector.clone(),
         http,
+        autotask: adapters::autotask::AutotaskConfig::from_env(),
     };
     let tenant = ops::set_credentials(
         &ctx,

@@ -7,7 +7,9 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::ports::{Secrets, SystemClock};
 use domain::rules::companies::CompanyFilter;
-use domain::rules::settings::{ConnectWiseCredentials, PlatformCredentials, PsaCredentials};
+use domain::rules::settings::{
+    AutotaskCredentials, ConnectWiseCredentials, PlatformCredentials, PsaCredentials,
+};
 use psa_bridge_cli::ops::{self, Ctx, SyncArgs};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -73,7 +75,7 @@ enum Command {
     Partner(PartnerCmd),
     /// PSA and platform credentials (verified by logging in before they are stored).
     #[command(subcommand)]
-    Credentials(CredentialsCmd),
+    Credentials(Box<CredentialsCmd>),
     /// PSA companies and their mapping.
     #[command(subcommand)]
     Companies(CompaniesCmd),
@@ -137,10 +139,14 @@ enum PartnerCmd {
 
 #[derive(Subcommand)]
 enum CredentialsCmd {
-    /// Verify and store a partner's ConnectWise and platform credentials.
+    /// Verify and store a partner's PSA and platform credentials (nothing is stored unless both
+    /// log-ins work). Secret values are read from the environment variables named below.
     Set {
         #[arg(long)]
         partner: String,
+        /// Which PSA the partner uses.
+        #[arg(long, value_enum, default_value_t = PsaArg::Connectwise)]
+        psa: PsaArg,
         /// Platform data-center URL, e.g. https://eu2-cloud.acronis.com
         #[arg(long)]
         platform_url: String,
@@ -153,19 +159,32 @@ enum CredentialsCmd {
         )]
         platform_client_secret: String,
         /// ConnectWise site host, e.g. api-na.myconnectwise.net
-        #[arg(long)]
-        cw_site: String,
+        #[arg(long, required_if_eq("psa", "connectwise"))]
+        cw_site: Option<String>,
         /// ConnectWise login company id.
-        #[arg(long)]
-        cw_company: String,
+        #[arg(long, required_if_eq("psa", "connectwise"))]
+        cw_company: Option<String>,
         #[arg(long, env = "PSA_BRIDGE_CW_PUBLIC_KEY", hide_env_values = true)]
-        cw_public_key: String,
+        cw_public_key: Option<String>,
         #[arg(long, env = "PSA_BRIDGE_CW_PRIVATE_KEY", hide_env_values = true)]
-        cw_private_key: String,
+        cw_private_key: Option<String>,
         /// The integration's clientId from developer.connectwise.com.
-        #[arg(long)]
-        cw_client_id: String,
+        #[arg(long, required_if_eq("psa", "connectwise"))]
+        cw_client_id: Option<String>,
+        /// Autotask API user (its e-mail address); the zone is discovered from it.
+        #[arg(long, required_if_eq("psa", "autotask"))]
+        at_username: Option<String>,
+        #[arg(long, env = "PSA_BRIDGE_AT_SECRET", hide_env_values = true)]
+        at_secret: Option<String>,
+        #[arg(long, env = "PSA_BRIDGE_AT_INTEGRATION_CODE", hide_env_values = true)]
+        at_integration_code: Option<String>,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum PsaArg {
+    Connectwise,
+    Autotask,
 }
 
 #[derive(Subcommand)]
@@ -218,6 +237,7 @@ fn ctx_for(aws: &AwsAdapters) -> Ctx {
         connector: Arc::new(VendorConnector::new(secrets.clone(), http.clone())),
         secrets,
         http,
+        autotask: adapters::autotask::AutotaskConfig::from_env(),
     }
 }
 
@@ -280,8 +300,10 @@ async fn run() -> Result<()> {
             );
             Ok(())
         }
-        Command::Credentials(CredentialsCmd::Set {
+        Command::Credentials(cmd) => {
+            let CredentialsCmd::Set {
             partner,
+            psa,
             platform_url,
             platform_client_id,
             platform_client_secret,
@@ -290,19 +312,37 @@ async fn run() -> Result<()> {
             cw_public_key,
             cw_private_key,
             cw_client_id,
-        }) => {
+            at_username,
+            at_secret,
+            at_integration_code,
+        } = *cmd;
+            let need = |v: Option<String>, what: &str| {
+                v.ok_or_else(|| anyhow!("{what} is required for this PSA"))
+            };
+            let psa_creds = match psa {
+                PsaArg::Connectwise => PsaCredentials::ConnectWise(ConnectWiseCredentials {
+                    site: need(cw_site, "--cw-site")?,
+                    company_id: need(cw_company, "--cw-company")?,
+                    public_key: need(cw_public_key, "PSA_BRIDGE_CW_PUBLIC_KEY (or --cw-public-key)")?.into(),
+                    private_key: need(cw_private_key, "PSA_BRIDGE_CW_PRIVATE_KEY (or --cw-private-key)")?.into(),
+                    client_id: need(cw_client_id, "--cw-client-id")?,
+                }),
+                PsaArg::Autotask => PsaCredentials::Autotask(AutotaskCredentials {
+                    username: need(at_username, "--at-username")?,
+                    secret: need(at_secret, "PSA_BRIDGE_AT_SECRET (or --at-secret)")?.into(),
+                    integration_code: need(
+                        at_integration_code,
+                        "PSA_BRIDGE_AT_INTEGRATION_CODE (or --at-integration-code)",
+                    )?
+                    .into(),
+                }),
+            };
             let aws = adapters_for(&cli.aws).await;
             let tenant = ops::set_credentials(
                 &ctx_for(&aws),
                 &partner,
                 &platform_url,
-                PsaCredentials::ConnectWise(ConnectWiseCredentials {
-                    site: cw_site,
-                    company_id: cw_company,
-                    public_key: cw_public_key.into(),
-                    private_key: cw_private_key.into(),
-                    client_id: cw_client_id,
-                }),
+                psa_creds,
                 PlatformCredentials {
                     client_id: platform_client_id,
                     client_secret: platform_client_secret.into(),

@@ -1,7 +1,8 @@
 //! What the operator CLI does, as functions over the ports: the CLI parses arguments and prints;
 //! tests call these directly. Every operation checks everything before it writes anything.
 
-use adapters::connector::clients_from;
+use adapters::autotask::AutotaskConfig;
+use adapters::connector::clients_from_with;
 use adapters::http::HttpSettings;
 use anyhow::{anyhow, bail, Context, Result};
 use domain::config::{self, PartnerSpec};
@@ -20,6 +21,8 @@ pub struct Ctx {
     pub secrets: Arc<dyn Secrets>,
     pub connector: Arc<dyn Connector>,
     pub http: HttpSettings,
+    /// Where Autotask zones are discovered, the PAYG field, the request economy.
+    pub autotask: AutotaskConfig,
 }
 
 /// A partner as far as credentials go: enough to reach both systems.
@@ -57,12 +60,13 @@ pub async fn set_credentials(
         bail!("partner {partner}: platform client id is empty");
     }
     let probe = probe_partner(partner, &psa, platform_url);
-    let clients = clients_from(
+    let clients = clients_from_with(
         &probe,
         &psa,
         &platform,
         adapters::http::client(ctx.http.timeout),
         &ctx.http,
+        &ctx.autotask,
     )
     .map_err(|e| anyhow!("partner {partner}: {e}"))?;
     clients.psa.check_login().await.map_err(|e| {
@@ -122,12 +126,13 @@ async fn clients_for_spec(ctx: &Ctx, spec: &PartnerSpec) -> Result<(PartnerClien
         .await
         .map_err(|e| anyhow!("partner {}: {e}", spec.id))?;
     let probe = probe_partner(&spec.id, &psa, &spec.platform.url);
-    let mut clients = clients_from(
+    let mut clients = clients_from_with(
         &probe,
         &psa,
         &platform,
         adapters::http::client(ctx.http.timeout),
         &ctx.http,
+        &ctx.autotask,
     )?;
     let tenant = clients
         .platform
@@ -136,12 +141,13 @@ async fn clients_for_spec(ctx: &Ctx, spec: &PartnerSpec) -> Result<(PartnerClien
         .map_err(|e| anyhow!("partner {}: {e}", spec.id))?;
     let mut real = probe;
     real.partner_tenant_id = tenant.clone();
-    clients = clients_from(
+    clients = clients_from_with(
         &real,
         &psa,
         &platform,
         adapters::http::client(ctx.http.timeout),
         &ctx.http,
+        &ctx.autotask,
     )?;
     Ok((clients, tenant))
 }

@@ -1,11 +1,12 @@
 //! Builds a partner's PSA and platform clients from its settings and its secrets.
 
+use crate::autotask::{Autotask, AutotaskConfig};
 use crate::connectwise::ConnectWise;
 use crate::http::HttpSettings;
 use crate::platform::PlatformApi;
 use async_trait::async_trait;
 use domain::model::Partner;
-use domain::ports::{Connector, PartnerClients, Secrets};
+use domain::ports::{Connector, PartnerClients, PsaDirectory, Secrets};
 use domain::rules::settings::PsaCredentials;
 use domain::{PortError, PortResult, System};
 use std::sync::atomic::Ordering;
@@ -16,19 +17,30 @@ pub struct VendorConnector {
     secrets: Arc<dyn Secrets>,
     http: reqwest::Client,
     settings: HttpSettings,
+    autotask: AutotaskConfig,
 }
 
 impl VendorConnector {
+    /// Autotask settings come from the environment ([`AutotaskConfig::from_env`]).
     pub fn new(secrets: Arc<dyn Secrets>, settings: HttpSettings) -> Self {
         VendorConnector {
             secrets,
             http: crate::http::client(settings.timeout),
             settings,
+            autotask: AutotaskConfig::from_env(),
         }
+    }
+
+    /// Replaces the Autotask settings (zone-discovery URL, PAYG field, limits), e.g. to point
+    /// at a fake without touching the process environment.
+    pub fn with_autotask(mut self, config: AutotaskConfig) -> Self {
+        self.autotask = config;
+        self
     }
 }
 
 /// Builds clients from credentials already in hand (used to verify them before storing).
+/// Autotask settings come from the environment ([`AutotaskConfig::from_env`]).
 pub fn clients_from(
     partner: &Partner,
     psa: &PsaCredentials,
@@ -36,16 +48,36 @@ pub fn clients_from(
     http: reqwest::Client,
     settings: &HttpSettings,
 ) -> PortResult<PartnerClients> {
-    let psa_client = match psa {
-        PsaCredentials::ConnectWise(cw) => ConnectWise::new(cw, http.clone(), settings)?,
-        PsaCredentials::Autotask(_) => {
-            return Err(PortError::Rejected {
-                system: System::Psa,
-                message: format!(
-                    "partner {}: Autotask is not supported by this version yet",
-                    partner.id
-                ),
-            })
+    clients_from_with(
+        partner,
+        psa,
+        platform,
+        http,
+        settings,
+        &AutotaskConfig::from_env(),
+    )
+}
+
+/// [`clients_from`] with explicit Autotask settings.
+pub fn clients_from_with(
+    partner: &Partner,
+    psa: &PsaCredentials,
+    platform: &domain::rules::settings::PlatformCredentials,
+    http: reqwest::Client,
+    settings: &HttpSettings,
+    autotask: &AutotaskConfig,
+) -> PortResult<PartnerClients> {
+    type Count = Arc<dyn Fn() -> u64 + Send + Sync>;
+    let (psa_client, psa_requests): (Arc<dyn PsaDirectory>, Count) = match psa {
+        PsaCredentials::ConnectWise(cw) => {
+            let c = ConnectWise::new(cw, http.clone(), settings)?;
+            let n = c.counter();
+            (Arc::new(c), Arc::new(move || n.load(Ordering::Relaxed)))
+        }
+        PsaCredentials::Autotask(at) => {
+            let a = Autotask::from_config(at, http.clone(), settings, autotask)?;
+            let n = a.clone();
+            (Arc::new(a), Arc::new(move || n.requests()))
         }
     };
     let platform_client = PlatformApi::new(
@@ -55,11 +87,11 @@ pub fn clients_from(
         http,
         settings,
     )?;
-    let (a, b) = (psa_client.counter(), platform_client.counter());
+    let b = platform_client.counter();
     Ok(PartnerClients {
-        psa: Arc::new(psa_client),
+        psa: psa_client,
         platform: Arc::new(platform_client),
-        counters: Arc::new(move || (a.load(Ordering::Relaxed), b.load(Ordering::Relaxed))),
+        counters: Arc::new(move || (psa_requests(), b.load(Ordering::Relaxed))),
     })
 }
 
@@ -79,6 +111,13 @@ impl Connector for VendorConnector {
             });
         }
         let platform = self.secrets.platform(&partner.id).await?;
-        clients_from(partner, &psa, &platform, self.http.clone(), &self.settings)
+        clients_from_with(
+            partner,
+            &psa,
+            &platform,
+            self.http.clone(),
+            &self.settings,
+            &self.autotask,
+        )
     }
 }

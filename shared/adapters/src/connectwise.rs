@@ -476,6 +476,7 @@ fn agreement_from(v: &Value) -> Option<Agreement> {
         cancelled_date: date(v, "dateCancelled"),
         payg_flag: None,
         updated_at: time(v, &["_info", "lastUpdated"]),
+        problem: None,
     })
 }
 

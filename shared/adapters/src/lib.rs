@@ -1,6 +1,7 @@
-//! psa-bridge adapters: the ports of `domain` implemented against ConnectWise Manage, the
+//! psa-bridge adapters: the ports of `domain` implemented against ConnectWise Manage, Autotask, the
 //! platform's Account Management API, DynamoDB, Secrets Manager and EventBridge.
 
+pub mod autotask;
 pub mod aws;
 pub mod connector;
 pub mod connectwise;

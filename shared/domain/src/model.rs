@@ -239,6 +239,10 @@ pub struct Agreement {
     /// Autotask: the contract's PAYG user-defined field (R-PROV-3); ConnectWise: None.
     pub payg_flag: Option<bool>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// Why the agreement cannot be classified (Autotask: a PAYG field value that is neither yes
+    /// nor no, R-PROV-3). Such an agreement counts for nothing and its company is reported.
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 /// A PSA line (ConnectWise Addition, Autotask contract service).

@@ -104,7 +104,10 @@ impl World {
         let account = sandbox.platform.add_partner("Acme MSP");
         let secrets: Arc<dyn Secrets> = Arc::new(aws.secrets.clone());
         let http = test_http();
-        let connector = Arc::new(VendorConnector::new(secrets.clone(), http.clone()));
+        let autotask = autotask_config(&sandbox);
+        let connector = Arc::new(
+            VendorConnector::new(secrets.clone(), http.clone()).with_autotask(autotask.clone()),
+        );
         let deps = sync_tenant::Deps {
             store: Arc::new(aws.store.clone()),
             events: Arc::new(aws.events.clone()),
@@ -118,6 +121,7 @@ impl World {
             secrets,
             connector,
             http,
+            autotask,
         };
         World {
             moto,
@@ -256,7 +260,10 @@ products:
             &self.resources.secret_prefix,
         ));
         sync_tenant::Deps {
-            connector: Arc::new(VendorConnector::new(secrets, test_http())),
+            connector: Arc::new(
+                VendorConnector::new(secrets, test_http())
+                    .with_autotask(autotask_config(&self.sandbox)),
+            ),
             ..self.deps.clone()
         }
     }
@@ -351,6 +358,15 @@ products:
 
     pub fn storage(&self) -> String {
         self.account.default_infra_id.clone()
+    }
+}
+
+/// Autotask settings pointing at the sandbox's zone discovery, without throttling delays.
+pub fn autotask_config(sandbox: &Sandbox) -> adapters::autotask::AutotaskConfig {
+    adapters::autotask::AutotaskConfig {
+        zone_url: format!("{}/atservicesrest/", sandbox.autotask.url()),
+        payg_field: "PAYG".into(),
+        limits: adapters::autotask::AutotaskLimits::quick(),
     }
 }
 

@@ -64,17 +64,30 @@ pub fn cw_line_state(a: &Agreement, line: &Line, today: NaiveDate) -> LineState 
     }
 }
 
-/// R-PROV-3: the type of an Autotask contract service today: the contract's PAYG field makes
-/// every line PAYG, otherwise prepaid; the contract counts between its start and end dates.
-pub fn at_line_state(a: &Agreement, _line: &Line, today: NaiveDate) -> LineState {
+/// R-PROV-3: whether an Autotask contract counts today: active, started, not ended.
+fn at_contract_valid(a: &Agreement, today: NaiveDate) -> Result<(), &'static str> {
     if a.cancelled {
-        return LineState::Inactive("contract inactive");
+        return Err("contract inactive");
     }
     if a.start_date.is_some_and(|d| d > today) {
-        return LineState::Inactive("contract not started");
+        return Err("contract not started");
     }
     if a.end_date.is_some_and(|d| d < today) {
-        return LineState::Inactive("contract ended");
+        return Err("contract ended");
+    }
+    Ok(())
+}
+
+/// R-PROV-3: the type of an Autotask contract service today: the contract's PAYG field makes
+/// every line PAYG, otherwise prepaid; the contract counts between its start and end dates.
+/// A contract whose PAYG field is neither yes nor no (`problem`) is not guessed: its lines do
+/// not count, and [`plan_company`] reports the company.
+pub fn at_line_state(a: &Agreement, _line: &Line, today: NaiveDate) -> LineState {
+    if let Err(why) = at_contract_valid(a, today) {
+        return LineState::Inactive(why);
+    }
+    if a.problem.is_some() {
+        return LineState::Inactive("contract not classified as PAYG or prepaid");
     }
     match a.payg_flag {
         Some(true) => LineState::Active(LineKind::Payg),
@@ -338,8 +351,22 @@ fn days_between(from: NaiveDate, to: NaiveDate) -> i64 {
     (to - from).num_days()
 }
 
+/// The problem of an agreement that would count today but cannot be classified (R-PROV-3).
+pub fn agreement_problem(
+    psa: crate::model::PsaKind,
+    a: &Agreement,
+    today: NaiveDate,
+) -> Option<&str> {
+    let counts = match psa {
+        crate::model::PsaKind::Connectwise => cw_agreement_valid(a, today).is_ok(),
+        crate::model::PsaKind::Autotask => at_contract_valid(a, today).is_ok(),
+    };
+    a.problem.as_deref().filter(|_| counts)
+}
+
 /// Plans one company: R-PROV-1 (create / adopt, trial → production), R-PROV-4/5 (quotas),
-/// R-PROV-6 (set back), R-PROV-7 (deprovisioning).
+/// R-PROV-6 (set back), R-PROV-7 (deprovisioning). A company with an agreement that counts
+/// today but cannot be classified (R-PROV-3) is reported and left exactly as it is.
 pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate) -> CompanyPlan {
     let cid = snap.company_id;
     let lines = active_lines(partner.psa, snap.agreements, today);
@@ -362,6 +389,22 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
         record: None,
         problem: None,
     };
+
+    // R-PROV-3: never guess PAYG or prepaid; hold the company (no quota, tenant or
+    // deprovisioning change) until its contract is fixed. A stored record keeps the error.
+    if let Some(why) = snap
+        .agreements
+        .iter()
+        .find_map(|a| agreement_problem(partner.psa, &a.agreement, today))
+    {
+        plan.problem = Some(format!(
+            "company {cid}: {why}; its tenant and quotas are left unchanged"
+        ));
+        if snap.record.is_some() {
+            plan.record = Some(record);
+        }
+        return plan;
+    }
 
     match record.mapping.clone() {
         Mapping::Unmapped | Mapping::NewTenant => {

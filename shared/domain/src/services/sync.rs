@@ -546,7 +546,12 @@ async fn apply_company(
 ) -> (usize, Option<CompanyProblem>) {
     let cid = plan.company_id.clone();
     let Some(mut record) = plan.record.clone() else {
-        return (0, None);
+        // Nothing to keep for it (not mapped), but a problem is still reported.
+        let problem = plan.problem.map(|reason| CompanyProblem {
+            company_id: cid,
+            reason,
+        });
+        return (0, problem);
     };
     if let Some(o) = &original {
         record.version = o.version;

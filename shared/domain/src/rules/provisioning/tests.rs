@@ -22,6 +22,7 @@ fn agreement(id: &str) -> Agreement {
         cancelled_date: None,
         payg_flag: None,
         updated_at: None,
+        problem: None,
     }
 }
 
@@ -168,6 +169,76 @@ fn r_prov_3_autotask_contract_payg_field_decides_every_line() {
         at_line_state(&a, &l, d(TODAY)),
         LineState::Inactive(_)
     ));
+}
+
+#[test]
+fn r_prov_3_autotask_contract_table_with_the_mixed_or_unknown_case() {
+    let base = Agreement {
+        no_end_date: false,
+        end_date: Some(d("2027-01-31")),
+        ..agreement("a1")
+    };
+    let unclassified = "contract a1: its \"PAYG\" field is \"PAYG+PRE\", neither yes nor no";
+    let l = line("l", "p", 3.0, None, None);
+    let rows: [(&str, Agreement, LineState); 7] = [
+        (
+            "PAYG field yes -> every line PAYG",
+            Agreement {
+                payg_flag: Some(true),
+                ..base.clone()
+            },
+            LineState::Active(LineKind::Payg),
+        ),
+        (
+            "PAYG field no -> prepaid",
+            Agreement {
+                payg_flag: Some(false),
+                ..base.clone()
+            },
+            LineState::Active(LineKind::Prepaid),
+        ),
+        (
+            "seed: PAYG field unset -> prepaid by default",
+            base.clone(),
+            LineState::Active(LineKind::Prepaid),
+        ),
+        (
+            "mixed/unknown PAYG value -> not guessed, not counted",
+            Agreement {
+                problem: Some(unclassified.into()),
+                ..base.clone()
+            },
+            LineState::Inactive("contract not classified as PAYG or prepaid"),
+        ),
+        (
+            "inactive status wins over an unknown PAYG value",
+            Agreement {
+                cancelled: true,
+                problem: Some(unclassified.into()),
+                ..base.clone()
+            },
+            LineState::Inactive("contract inactive"),
+        ),
+        (
+            "not started",
+            Agreement {
+                start_date: Some(d("2026-12-01")),
+                ..base.clone()
+            },
+            LineState::Inactive("contract not started"),
+        ),
+        (
+            "ends today -> still counts",
+            Agreement {
+                end_date: Some(d(TODAY)),
+                ..base
+            },
+            LineState::Active(LineKind::Prepaid),
+        ),
+    ];
+    for (case, a, want) in rows {
+        assert_eq!(at_line_state(&a, &l, d(TODAY)), want, "{case}");
+    }
 }
 
 fn prod(id: &str) -> Option<ProductRef> {
@@ -765,4 +836,43 @@ fn next_review_is_the_next_date_a_line_changes_by_itself() {
         ],
     }];
     assert_eq!(next_review(&ag, d(TODAY)), Some(d("2026-11-30")));
+}
+
+#[test]
+fn r_prov_3_a_company_with_an_unclassified_contract_is_reported_and_left_alone() {
+    let mut p = partner();
+    p.psa = PsaKind::Autotask;
+    p.provisioning.deprovision.zero_quotas = true;
+    let c = company();
+    let t = tenant("t1");
+    let rec = CompanyRecord::new("c1", "Acme", Mapping::Tenant("t1".into()));
+    let items = items_now(Quota::hard(3.0));
+    let mut bad = ws_payg();
+    bad[0].agreement.problem = Some("contract a1: its \"PAYG\" field is \"maybe\"".into());
+
+    // mapped: no quota change (not even R-PROV-7 zeroing), the problem is on the plan and the
+    // record (its last error)
+    let plan = plan_company(
+        &p,
+        &snapshot(Some(&c), Some(&rec), &bad, Some(&t), &items),
+        d(TODAY),
+    );
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+    let why = plan.problem.as_deref().unwrap();
+    assert!(why.contains("c1") && why.contains("maybe"), "{why}");
+    assert!(plan.record.is_some());
+
+    // unmapped with auto-create: no tenant is created, no record is made up
+    let plan = plan_company(&p, &snapshot(Some(&c), None, &bad, None, &[]), d(TODAY));
+    assert!(plan.changes.is_empty() && plan.problem.is_some() && plan.record.is_none());
+
+    // an ended contract's bad value does not hold the company
+    bad[0].agreement.no_end_date = false;
+    bad[0].agreement.end_date = Some(d("2026-10-31"));
+    let plan = plan_company(
+        &p,
+        &snapshot(Some(&c), Some(&rec), &bad, Some(&t), &items),
+        d(TODAY),
+    );
+    assert!(plan.problem.is_none());
 }
