@@ -17,6 +17,7 @@ use domain::rules::settings::ConnectWiseCredentials;
 use domain::{PortError, PortResult, System};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -157,12 +158,22 @@ impl ConnectWise {
             .header("Accept", ACCEPT)
     }
 
-    /// GET one API path (relative to the base) and parse JSON, mapping errors.
+    /// GET one API path (relative to the base) as JSON.
     async fn get_json(
         &self,
         path_and_query: &str,
         extra: &[(&str, &str)],
     ) -> PortResult<(Value, Option<String>)> {
+        self.get_typed(path_and_query, extra).await
+    }
+
+    /// GET one API path (relative to the base) and parse it into `W`, mapping errors; also
+    /// returns the `Link` header.
+    async fn get_typed<W: DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+        extra: &[(&str, &str)],
+    ) -> PortResult<(W, Option<String>)> {
         let mut refreshed = false;
         loop {
             let base = self.base(refreshed).await?;
@@ -187,16 +198,23 @@ impl ConnectWise {
                 .get("Link")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let text = resp.text().await.unwrap_or_default();
+            let body = resp.bytes().await.map_err(|e| PortError::Transient {
+                system: System::Psa,
+                message: format!("ConnectWise {path_and_query}: the answer broke off: {e}"),
+            })?;
             if status == StatusCode::NOT_FOUND && !refreshed {
                 // On cloud a 404 can mean the codebase moved: discover it again, once.
                 refreshed = true;
                 continue;
             }
             if !status.is_success() {
-                return Err(error_from(status, &text, path_and_query));
+                return Err(error_from(
+                    status,
+                    &String::from_utf8_lossy(&body),
+                    path_and_query,
+                ));
             }
-            let v: Value = serde_json::from_str(&text).map_err(|e| PortError::Rejected {
+            let v: W = serde_json::from_slice(&body).map_err(|e| PortError::Rejected {
                 system: System::Psa,
                 message: format!("ConnectWise {path_and_query}: unexpected body: {e}"),
             })?;
@@ -206,11 +224,11 @@ impl ConnectWise {
 
     /// Every record of a list, forward-only paging by id; each page is mapped at once, so only
     /// one page is held as JSON.
-    async fn list_all<T>(
+    async fn list_all<W: DeserializeOwned + HasId, T>(
         &self,
         resource: &str,
         conditions: Option<&str>,
-        map: impl Fn(&Value) -> Option<T>,
+        map: impl Fn(W) -> Option<T>,
     ) -> PortResult<Vec<T>> {
         let mut out = Vec::new();
         let mut page_id: Option<i64> = None;
@@ -226,21 +244,12 @@ impl ConnectWise {
                 }
                 format!("{resource}?{}", q.finish())
             };
-            let (v, link) = self
-                .get_json(&path, &[("pagination-type", "forward-only")])
+            let (items, link): (Vec<W>, _) = self
+                .get_typed(&path, &[("pagination-type", "forward-only")])
                 .await?;
-            let Value::Array(items) = v else {
-                return Err(PortError::Rejected {
-                    system: System::Psa,
-                    message: format!("ConnectWise {resource}: expected a list"),
-                });
-            };
             let n = items.len();
-            let last_id = items
-                .last()
-                .and_then(|i| i.get("id"))
-                .and_then(Value::as_i64);
-            out.extend(items.iter().filter_map(&map));
+            let last_id = items.last().and_then(HasId::id);
+            out.extend(items.into_iter().filter_map(&map));
             let next = link.as_deref().and_then(next_page_id);
             match (next, last_id) {
                 (Some(next), _) if n > 0 => page_id = Some(next),
@@ -250,13 +259,13 @@ impl ConnectWise {
         Ok(out)
     }
 
-    async fn list_by_ids<T>(
+    async fn list_by_ids<W: DeserializeOwned + HasId, T>(
         &self,
         resource: &str,
         field: &str,
         ids: &[String],
         extra: Option<&str>,
-        map: impl Fn(&Value) -> Option<T>,
+        map: impl Fn(W) -> Option<T>,
     ) -> PortResult<Vec<T>> {
         let mut out = Vec::new();
         for chunk in ids.chunks(IDS_PER_QUERY) {
@@ -375,10 +384,6 @@ fn s(v: &Value, path: &[&str]) -> Option<String> {
     }
 }
 
-fn time(v: &Value, path: &[&str]) -> Option<DateTime<Utc>> {
-    s(v, path).and_then(|t| parse_time(&t))
-}
-
 /// ConnectWise datetimes: `2026-11-22T00:00:00Z` (sometimes without the zone).
 pub fn parse_time(t: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(t)
@@ -389,13 +394,6 @@ pub fn parse_time(t: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|n| n.and_utc())
         })
-}
-
-fn date(v: &Value, key: &str) -> Option<NaiveDate> {
-    let t = s(v, &[key])?;
-    parse_time(&t)
-        .map(|d| d.date_naive())
-        .or_else(|| t.get(..10).and_then(|d| d.parse().ok()))
 }
 
 fn contact_from(v: &Value) -> Contact {
@@ -424,71 +422,170 @@ fn contact_from(v: &Value) -> Contact {
     }
 }
 
-fn company_from(v: &Value) -> Option<PsaCompany> {
-    let status = s(v, &["status", "name"]);
-    let deleted = v
-        .get("deletedFlag")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let primary_contact = v.get("defaultContact").filter(|c| !c.is_null()).map(|c| {
-        let name = s(c, &["name"]).unwrap_or_default();
+/// Records of a list have an id (forward-only paging continues after the last one).
+trait HasId {
+    fn id(&self) -> Option<i64>;
+}
+
+impl HasId for Value {
+    fn id(&self) -> Option<i64> {
+        self.get("id").and_then(Value::as_i64)
+    }
+}
+
+/// A reference (`{id, name}` / `{id, identifier}`).
+#[derive(Deserialize, Default)]
+struct WireRef {
+    #[serde(default)]
+    id: Option<i64>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct WireInfo {
+    #[serde(default, rename = "lastUpdated")]
+    last_updated: Option<String>,
+}
+
+/// The fields of a company we use; the rest is skipped while parsing.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireCompany {
+    id: i64,
+    #[serde(default)]
+    identifier: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    status: Option<WireRef>,
+    #[serde(default)]
+    types: Option<Vec<WireRef>>,
+    #[serde(default)]
+    deleted_flag: Option<bool>,
+    #[serde(default)]
+    default_contact: Option<WireRef>,
+    #[serde(default, rename = "_info")]
+    info: Option<WireInfo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireAgreement {
+    id: i64,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    company: Option<WireRef>,
+    #[serde(default)]
+    start_date: Option<String>,
+    #[serde(default)]
+    end_date: Option<String>,
+    #[serde(default)]
+    no_ending_date_flag: Option<bool>,
+    #[serde(default)]
+    cancelled_flag: Option<bool>,
+    #[serde(default)]
+    date_cancelled: Option<String>,
+    #[serde(default, rename = "_info")]
+    info: Option<WireInfo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireAddition {
+    id: i64,
+    #[serde(default)]
+    product: Option<WireRef>,
+    #[serde(default)]
+    quantity: Option<f64>,
+    #[serde(default)]
+    less_included: Option<f64>,
+    #[serde(default)]
+    effective_date: Option<String>,
+    #[serde(default)]
+    cancelled_date: Option<String>,
+}
+
+macro_rules! has_id {
+    ($($t:ty),*) => {$(impl HasId for $t {
+        fn id(&self) -> Option<i64> {
+            Some(self.id)
+        }
+    })*};
+}
+has_id!(WireCompany, WireAgreement, WireAddition);
+
+fn day_of(t: Option<&str>) -> Option<NaiveDate> {
+    let t = t?;
+    parse_time(t)
+        .map(|d| d.date_naive())
+        .or_else(|| t.get(..10).and_then(|d| d.parse().ok()))
+}
+
+fn updated(info: &Option<WireInfo>) -> Option<DateTime<Utc>> {
+    info.as_ref()
+        .and_then(|i| i.last_updated.as_deref())
+        .and_then(parse_time)
+}
+
+fn company_from(c: WireCompany) -> Option<PsaCompany> {
+    let status = c.status.and_then(|s| s.name);
+    let deleted = c.deleted_flag.unwrap_or(false);
+    let primary_contact = c.default_contact.map(|r| {
+        let name = r.name.unwrap_or_default();
         let (first, last) = name.split_once(' ').unwrap_or((name.as_str(), ""));
         Contact {
             first_name: first.to_owned(),
             last_name: last.to_owned(),
-            email: s(c, &["email"]),
+            email: None,
         }
     });
     Some(PsaCompany {
-        id: s(v, &["id"])?,
-        identifier: s(v, &["identifier"]).unwrap_or_default(),
-        name: s(v, &["name"]).unwrap_or_default(),
-        types: v
-            .get("types")
-            .and_then(Value::as_array)
-            .map(|ts| ts.iter().filter_map(|t| s(t, &["name"])).collect())
-            .unwrap_or_default(),
+        id: c.id.to_string(),
+        identifier: c.identifier.unwrap_or_default(),
+        name: c.name.unwrap_or_default(),
+        types: c
+            .types
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|t| t.name)
+            .collect(),
         active: !deleted
             && !status
                 .as_deref()
                 .is_some_and(|s| s.eq_ignore_ascii_case("Inactive")),
         status,
         primary_contact,
-        updated_at: time(v, &["_info", "lastUpdated"]),
+        updated_at: updated(&c.info),
     })
 }
 
-fn agreement_from(v: &Value) -> Option<Agreement> {
+fn agreement_from(a: WireAgreement) -> Option<Agreement> {
     Some(Agreement {
-        id: s(v, &["id"])?,
-        company_id: s(v, &["company", "id"])?,
-        name: s(v, &["name"]).unwrap_or_default(),
-        start_date: date(v, "startDate"),
-        end_date: date(v, "endDate"),
-        no_end_date: v
-            .get("noEndingDateFlag")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        cancelled: v
-            .get("cancelledFlag")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        cancelled_date: date(v, "dateCancelled"),
+        id: a.id.to_string(),
+        company_id: a.company.and_then(|c| c.id)?.to_string(),
+        name: a.name.unwrap_or_default(),
+        start_date: day_of(a.start_date.as_deref()),
+        end_date: day_of(a.end_date.as_deref()),
+        no_end_date: a.no_ending_date_flag.unwrap_or(false),
+        cancelled: a.cancelled_flag.unwrap_or(false),
+        cancelled_date: day_of(a.date_cancelled.as_deref()),
         payg_flag: None,
-        updated_at: time(v, &["_info", "lastUpdated"]),
+        updated_at: updated(&a.info),
         problem: None,
     })
 }
 
-fn line_from(agreement_id: &str, v: &Value) -> Option<Line> {
+fn line_from(agreement_id: &str, l: WireAddition) -> Option<Line> {
     Some(Line {
-        id: s(v, &["id"])?,
+        id: l.id.to_string(),
         agreement_id: agreement_id.to_owned(),
-        product_id: s(v, &["product", "id"])?,
-        quantity: v.get("quantity").and_then(Value::as_f64).unwrap_or(0.0),
-        less_included: v.get("lessIncluded").and_then(Value::as_f64).unwrap_or(0.0),
-        effective_date: date(v, "effectiveDate"),
-        cancelled_date: date(v, "cancelledDate"),
+        product_id: l.product.and_then(|p| p.id)?.to_string(),
+        quantity: l.quantity.unwrap_or(0.0),
+        less_included: l.less_included.unwrap_or(0.0),
+        effective_date: day_of(l.effective_date.as_deref()),
+        cancelled_date: day_of(l.cancelled_date.as_deref()),
     })
 }
 
@@ -556,12 +653,16 @@ impl PsaDirectory for ConnectWise {
     }
 
     async fn products(&self) -> PortResult<Vec<ProductRef>> {
-        self.list_all("procurement/catalog", Some("inactiveFlag = False"), |v| {
-            Some(ProductRef {
-                id: s(v, &["id"])?,
-                identifier: s(v, &["identifier"]).unwrap_or_default(),
-            })
-        })
+        self.list_all(
+            "procurement/catalog",
+            Some("inactiveFlag = False"),
+            |v: Value| {
+                Some(ProductRef {
+                    id: s(&v, &["id"])?,
+                    identifier: s(&v, &["identifier"]).unwrap_or_default(),
+                })
+            },
+        )
         .await
     }
 }
