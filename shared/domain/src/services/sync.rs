@@ -198,8 +198,9 @@ pub async fn run(
         .map_err(err)?;
     let records = &snap.records;
 
-    // Plan every considered company (pure rules).
+    // Plan every considered company (pure rules). Only plans with something to do are kept.
     let mut plans: Vec<CompanyPlan> = Vec::new();
+    let mut planned_total: usize = 0;
     for cid in &snap.considered {
         let record = records.get(cid);
         let tenant = record
@@ -223,7 +224,18 @@ pub async fn run(
             });
         }
         report.plan.changes.extend(p.changes.iter().cloned());
-        plans.push(p);
+        planned_total += p
+            .record
+            .as_ref()
+            .or(record)
+            .map_or(0, |r| r.nonzero_items as usize);
+        let idle = p.changes.is_empty()
+            && p.problem.is_none()
+            && p.record.as_ref() == record
+            && record.is_none_or(|r| r.last_error.is_none());
+        if !idle {
+            plans.push(p);
+        }
     }
     report.companies = snap.considered.len();
 
@@ -234,17 +246,7 @@ pub async fn run(
     } else {
         store.status(&partner.id).await.map_err(err)?.nonzero_quotas
     };
-    let planned_nonzero: Option<usize> = (scope == Scope::Full).then(|| {
-        plans
-            .iter()
-            .map(|p| {
-                p.record
-                    .as_ref()
-                    .or(records.get(&p.company_id))
-                    .map_or(0, |r| r.nonzero_items as usize)
-            })
-            .sum()
-    });
+    let planned_nonzero: Option<usize> = (scope == Scope::Full).then_some(planned_total);
     let live_nonzero: usize = snap
         .tenants
         .values()
@@ -275,6 +277,15 @@ pub async fn run(
         return Ok(report);
     }
 
+    // What was read is no longer needed: keep the records and the cursors only.
+    let Snapshot {
+        records,
+        psa_since,
+        platform_cursor,
+        ..
+    } = snap;
+    let records = &records;
+
     // Apply, company by company; one company's failure never stops the others (R-CO-4).
     let outcomes: Vec<(usize, Option<CompanyProblem>)> = stream::iter(plans)
         .map(|p| {
@@ -291,9 +302,9 @@ pub async fn run(
 
     // Cursors move only after the pass has been applied.
     let mut next = cursor.clone();
-    next.psa_since = max_time(cursor.psa_since, snap.psa_since);
-    if snap.platform_cursor.is_some() {
-        next.platform_since = snap.platform_cursor.clone();
+    next.psa_since = max_time(cursor.psa_since, psa_since);
+    if platform_cursor.is_some() {
+        next.platform_since = platform_cursor;
     }
     if scope == Scope::Full {
         next.last_full = Some(now);
@@ -326,6 +337,14 @@ async fn write_status(
         problem: None,
     });
     store.put_status(&partner.id, &status).await
+}
+
+/// Keeps only the offering items the partner's mapping manages (the others are never touched).
+fn managed_only(mut t: TenantWithItems, partner: &Partner) -> TenantWithItems {
+    t.items
+        .retain(|i| partner.mapping.items.iter().any(|m| m.item == i.key));
+    t.items.shrink_to_fit();
+    t
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -373,7 +392,8 @@ async fn read_snapshot(
                 if let Some(c) = &t.tenant.customer_id {
                     snap.by_customer_id.insert(c.clone(), t.tenant.id.clone());
                 }
-                snap.tenants.insert(t.tenant.id.clone(), t);
+                snap.tenants
+                    .insert(t.tenant.id.clone(), managed_only(t, partner));
             }
             snap.considered
                 .extend(companies.iter().map(|c| c.id.clone()));
@@ -483,7 +503,8 @@ async fn read_snapshot(
             if !tenant_ids.is_empty() {
                 let (tenants, _) = platform.customers(&tenant_ids).await?;
                 for t in tenants {
-                    snap.tenants.insert(t.tenant.id.clone(), t);
+                    snap.tenants
+                        .insert(t.tenant.id.clone(), managed_only(t, partner));
                 }
             }
             snap.considered = wanted;
