@@ -24,6 +24,9 @@ use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
+/// Items per query page.
+const QUERY_PAGE: i32 = 500;
+
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -333,11 +336,12 @@ impl DynamoStore {
             }))
     }
 
-    async fn query_prefix<T: DeserializeOwned>(
+    async fn query_prefix<T: DeserializeOwned, U>(
         &self,
         pk: &str,
         prefix: &str,
-    ) -> PortResult<Vec<Keyed<T>>> {
+        map: impl Fn(Keyed<T>) -> U,
+    ) -> PortResult<Vec<U>> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -348,12 +352,14 @@ impl DynamoStore {
                 .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
                 .expression_attribute_values(":pk", s(pk))
                 .expression_attribute_values(":p", s(prefix))
+                // Smaller pages keep the SDK's per-page buffers small next to a big sync.
+                .limit(QUERY_PAGE)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| store_err(&format!("listing {pk}/{prefix}"), e))?;
             for i in resp.items.unwrap_or_default() {
-                out.push(decode(prefix, i)?);
+                out.push(map(decode(prefix, i)?));
             }
             match resp.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -424,15 +430,13 @@ impl Store for DynamoStore {
     }
 
     async fn companies(&self, partner: &str) -> PortResult<Vec<CompanyRecord>> {
-        Ok(self
-            .query_prefix::<CompanyRecord>(&pk(partner), "COMPANY#")
-            .await?
-            .into_iter()
-            .map(|k| CompanyRecord {
+        self.query_prefix(&pk(partner), "COMPANY#", |k: Keyed<CompanyRecord>| {
+            CompanyRecord {
                 version: k.version,
                 ..k.data
-            })
-            .collect())
+            }
+        })
+        .await
     }
 
     async fn companies_due(

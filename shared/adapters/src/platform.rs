@@ -531,6 +531,21 @@ impl Platform for PlatformApi {
     }
 
     async fn customers(&self, ids: &[String]) -> PortResult<(Vec<TenantWithItems>, String)> {
+        self.customers_keeping(ids, &|_| true).await
+    }
+
+    async fn customers_keeping(
+        &self,
+        ids: &[String],
+        keep: &(dyn for<'k> Fn(&'k ItemKey) -> bool + Sync),
+    ) -> PortResult<(Vec<TenantWithItems>, String)> {
+        let to_domain = |t: WireTenant| {
+            t.into_domain().map(|mut t| {
+                t.items.retain(|i| keep(&i.key));
+                t.items.shrink_to_fit();
+                t
+            })
+        };
         let mut out = Vec::new();
         let mut stamp = String::new();
         if ids.is_empty() {
@@ -540,7 +555,7 @@ impl Platform for PlatformApi {
                         "api/2/tenants?parent_id={}&with_offering_items=true&limit={PAGE}",
                         self.partner_tenant
                     ),
-                    WireTenant::into_domain,
+                    to_domain,
                 )
                 .await?;
             stamp = ts;
@@ -553,7 +568,7 @@ impl Platform for PlatformApi {
                             "api/2/tenants?uuids={}&with_offering_items=true",
                             chunk.join(",")
                         ),
-                        WireTenant::into_domain,
+                        to_domain,
                     )
                     .await?;
                 if stamp.is_empty() {

@@ -74,6 +74,19 @@ pub trait Platform: Send + Sync {
     /// Customer tenants under the partner, with their items (all when `ids` is empty), and
     /// the platform's timestamp of the answer.
     async fn customers(&self, ids: &[String]) -> PortResult<(Vec<TenantWithItems>, String)>;
+    /// [`Platform::customers`] keeping only the offering items `keep` accepts; adapters filter
+    /// page by page so that unmanaged items are never held.
+    async fn customers_keeping(
+        &self,
+        ids: &[String],
+        keep: &(dyn for<'k> Fn(&'k ItemKey) -> bool + Sync),
+    ) -> PortResult<(Vec<TenantWithItems>, String)> {
+        let (mut tenants, stamp) = self.customers(ids).await?;
+        for t in &mut tenants {
+            t.items.retain(|i| keep(&i.key));
+        }
+        Ok((tenants, stamp))
+    }
     /// Tenants whose offering items changed after `cursor` (with the latest change of each),
     /// and the next cursor.
     async fn items_changed(

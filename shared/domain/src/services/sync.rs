@@ -3,7 +3,8 @@
 
 use crate::error::PortError;
 use crate::model::{
-    AgreementWithLines, CompanyRecord, CurrentItem, Mapping, Partner, PsaCompany, PsaKind, Tenant,
+    AgreementWithLines, CompanyRecord, CurrentItem, ItemKey, Mapping, Partner, PsaCompany, PsaKind,
+    Tenant,
 };
 use crate::plan::{Change, CompanyPlan, CompanyProblem, Plan};
 use crate::ports::{
@@ -339,14 +340,6 @@ async fn write_status(
     store.put_status(&partner.id, &status).await
 }
 
-/// Keeps only the offering items the partner's mapping manages (the others are never touched).
-fn managed_only(mut t: TenantWithItems, partner: &Partner) -> TenantWithItems {
-    t.items
-        .retain(|i| partner.mapping.items.iter().any(|m| m.item == i.key));
-    t.items.shrink_to_fit();
-    t
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn read_snapshot(
     partner: &Partner,
@@ -359,6 +352,8 @@ async fn read_snapshot(
 ) -> Result<Snapshot, PortError> {
     let psa = clients.psa.as_ref();
     let platform = clients.platform.as_ref();
+    // Only the offering items the mapping manages are kept (the others are never touched).
+    let managed = |k: &ItemKey| partner.mapping.items.iter().any(|m| m.item == *k);
     let mut snap = Snapshot {
         companies: HashMap::new(),
         agreements: HashMap::new(),
@@ -377,7 +372,7 @@ async fn read_snapshot(
             let (companies, agreements, tenants) = futures::try_join!(
                 psa.companies(&all_companies),
                 psa.agreements(&all_agreements),
-                platform.customers(&[]),
+                platform.customers_keeping(&[], &managed),
             )?;
             // The listing's own timestamp: the next incremental pass looks at platform changes
             // from here on.
@@ -392,8 +387,7 @@ async fn read_snapshot(
                 if let Some(c) = &t.tenant.customer_id {
                     snap.by_customer_id.insert(c.clone(), t.tenant.id.clone());
                 }
-                snap.tenants
-                    .insert(t.tenant.id.clone(), managed_only(t, partner));
+                snap.tenants.insert(t.tenant.id.clone(), t);
             }
             snap.considered
                 .extend(companies.iter().map(|c| c.id.clone()));
@@ -501,10 +495,9 @@ async fn read_snapshot(
                 })
                 .collect();
             if !tenant_ids.is_empty() {
-                let (tenants, _) = platform.customers(&tenant_ids).await?;
+                let (tenants, _) = platform.customers_keeping(&tenant_ids, &managed).await?;
                 for t in tenants {
-                    snap.tenants
-                        .insert(t.tenant.id.clone(), managed_only(t, partner));
+                    snap.tenants.insert(t.tenant.id.clone(), t);
                 }
             }
             snap.considered = wanted;
