@@ -144,7 +144,7 @@ use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Timelike, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::common::{self, lock, Common, EndpointLimit, Faults, Stats};
+use crate::common::{self, lock, Common, EndpointLimit};
 
 /// Requests allowed in flight per (integration code, entity endpoint).
 pub const THREAD_LIMIT: usize = 3;
@@ -1587,29 +1587,6 @@ impl AutotaskFake {
             .layer(axum::middleware::from_fn(canonicalize));
         common::spawn(listener, app);
         Ok(AutotaskFake { inner })
-    }
-
-    /// Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash). The API lives under
-    /// `{url}/ATServicesRest/V1.0/`, which zone discovery also returns.
-    pub fn url(&self) -> String {
-        self.inner.url.clone()
-    }
-    pub fn stats(&self) -> Stats {
-        self.inner.common.stats()
-    }
-    pub fn reset_stats(&self) {
-        self.inner.common.reset_stats()
-    }
-    pub fn faults(&self) -> Faults {
-        self.inner.common.faults.clone()
-    }
-    /// Pins the fake's clock (timestamps, "today" for periods/adjustments, the threshold window).
-    pub fn set_now(&self, now: DateTime<Utc>) {
-        self.inner.common.clock.set(Some(now))
-    }
-    /// Back to system time.
-    pub fn clear_now(&self) {
-        self.inner.common.clock.set(None)
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -3588,3 +3565,5 @@ mod tests {
         assert_eq!(st.period(&cq, 1), Some((d(4, 15), d(7, 14))));
     }
 }
+
+crate::common::fake_handle!(AutotaskFake);

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::{
-    common::{self, lock, Common, Faults, Stats},
+    common::{self, lock, Common},
     conditions::{self, Expr},
 };
 
@@ -605,28 +605,6 @@ impl ConnectWiseFake {
         let app = common::assemble(router(inner.clone()), &inner.common);
         common::spawn(listener, app);
         Ok(ConnectWiseFake { inner })
-    }
-
-    /// Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash).
-    pub fn url(&self) -> String {
-        self.inner.url.clone()
-    }
-    pub fn stats(&self) -> Stats {
-        self.inner.common.stats()
-    }
-    pub fn reset_stats(&self) {
-        self.inner.common.reset_stats()
-    }
-    pub fn faults(&self) -> Faults {
-        self.inner.common.faults.clone()
-    }
-    /// Pins the fake's clock (used for `_info.lastUpdated` and default dates).
-    pub fn set_now(&self, now: DateTime<Utc>) {
-        self.inner.common.clock.set(Some(now))
-    }
-    /// Back to system time.
-    pub fn clear_now(&self) {
-        self.inner.common.clock.set(None)
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -1849,3 +1827,5 @@ fn addition_from_json(
         info: CwInfo::default(),
     })
 }
+
+crate::common::fake_handle!(ConnectWiseFake);

@@ -21,7 +21,7 @@ use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, TimeZone, Timelik
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::common::{self, lock, Common, Faults, Stats};
+use crate::common::{self, lock, Common};
 
 /// Cyber Protection application id used for every offering item.
 pub const APPLICATION_ID: &str = "6e6d758d-8e74-3ae3-ac84-50eb0dff12eb";
@@ -710,28 +710,6 @@ impl PlatformFake {
         let app = common::assemble(router(inner.clone()), &inner.common);
         common::spawn(listener, app);
         Ok(PlatformFake { inner })
-    }
-
-    /// Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash; the API is under `/api/2`).
-    pub fn url(&self) -> String {
-        self.inner.url.clone()
-    }
-    pub fn stats(&self) -> Stats {
-        self.inner.common.stats()
-    }
-    pub fn reset_stats(&self) {
-        self.inner.common.reset_stats()
-    }
-    pub fn faults(&self) -> Faults {
-        self.inner.common.faults.clone()
-    }
-    /// Pins the fake's clock (timestamps, token expiry, `updated_since`).
-    pub fn set_now(&self, now: DateTime<Utc>) {
-        self.inner.common.clock.set(Some(now))
-    }
-    /// Back to system time.
-    pub fn clear_now(&self) {
-        self.inner.common.clock.set(None)
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut PfState, DateTime<Utc>) -> R) -> R {
@@ -2396,3 +2374,5 @@ mod tests {
         assert_eq!(num(2.5), json!(2.5));
     }
 }
+
+crate::common::fake_handle!(PlatformFake);
