@@ -24,8 +24,6 @@ use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// Items per query page.
-const QUERY_PAGE: i32 = 500;
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -352,8 +350,6 @@ impl DynamoStore {
                 .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
                 .expression_attribute_values(":pk", s(pk))
                 .expression_attribute_values(":p", s(prefix))
-                // Smaller pages keep the SDK's per-page buffers small next to a big sync.
-                .limit(QUERY_PAGE)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
