@@ -24,7 +24,6 @@ use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
-
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
