@@ -312,6 +312,31 @@ impl DynamoStore {
         Ok(out)
     }
 
+    /// Writes a partner item that has no version (last writer wins: cursors, status).
+    async fn put_plain<T: Serialize>(&self, partner: &str, sk: &str, data: &T) -> PortResult<()> {
+        let item = encode(
+            sk,
+            &Keyed {
+                pk: pk(partner),
+                sk: sk.to_owned(),
+                gsi1pk: None,
+                gsi1sk: None,
+                gsi2pk: None,
+                gsi2sk: None,
+                version: 0,
+                data,
+            },
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_err(&format!("writing {sk}"), e))?;
+        Ok(())
+    }
+
     /// Whether the stored record is exactly `rec` at `version`.
     async fn company_is(
         &self,
@@ -649,27 +674,7 @@ impl Store for DynamoStore {
 
     async fn put_cursor(&self, partner: &str, c: &SyncCursor) -> PortResult<()> {
         // Cursors only move forward; the last writer of a pass wins.
-        let item = encode(
-            "cursor",
-            &Keyed {
-                pk: pk(partner),
-                sk: "CURSOR#sync".into(),
-                gsi1pk: None,
-                gsi1sk: None,
-                gsi2pk: None,
-                gsi2sk: None,
-                version: 0,
-                data: c,
-            },
-        )?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| store_err("writing the sync cursor", e))?;
-        Ok(())
+        self.put_plain(partner, "CURSOR#sync", c).await
     }
 
     async fn status(&self, partner: &str) -> PortResult<PartnerStatus> {
@@ -681,26 +686,6 @@ impl Store for DynamoStore {
     }
 
     async fn put_status(&self, partner: &str, st: &PartnerStatus) -> PortResult<()> {
-        let item = encode(
-            "status",
-            &Keyed {
-                pk: pk(partner),
-                sk: "STATUS".into(),
-                gsi1pk: None,
-                gsi1sk: None,
-                gsi2pk: None,
-                gsi2sk: None,
-                version: 0,
-                data: st,
-            },
-        )?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| store_err("writing the partner status", e))?;
-        Ok(())
+        self.put_plain(partner, "STATUS", st).await
     }
 }

@@ -144,7 +144,7 @@ use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Timelike, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::common::{self, lock, Common, EndpointLimit};
+use crate::common::{self, lock, Common, EndpointLimit, Table};
 
 /// Requests allowed in flight per (integration code, entity endpoint).
 pub const THREAD_LIMIT: usize = 3;
@@ -828,47 +828,6 @@ fn thread_limit_response(key: &str) -> Response {
 // ---------------------------------------------------------------------------------------------
 // State
 // ---------------------------------------------------------------------------------------------
-
-struct Row<T> {
-    rec: T,
-    json: Value,
-}
-
-struct Table<T> {
-    rows: BTreeMap<i64, Row<T>>,
-    next_id: i64,
-}
-
-impl<T: Serialize> Table<T> {
-    fn new(first_id: i64) -> Self {
-        Table {
-            rows: BTreeMap::new(),
-            next_id: first_id,
-        }
-    }
-    fn alloc(&mut self) -> i64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
-    }
-    fn put(&mut self, id: i64, rec: T) {
-        let json = serde_json::to_value(&rec).expect("record serializes");
-        self.rows.insert(id, Row { rec, json });
-    }
-    fn get(&self, id: i64) -> Option<&T> {
-        self.rows.get(&id).map(|r| &r.rec)
-    }
-    fn modify(&mut self, id: i64, f: impl FnOnce(&mut T)) -> bool {
-        match self.rows.get_mut(&id) {
-            Some(row) => {
-                f(&mut row.rec);
-                row.json = serde_json::to_value(&row.rec).expect("record serializes");
-                true
-            }
-            None => false,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 struct PickVal {
