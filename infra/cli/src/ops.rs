@@ -38,6 +38,7 @@ fn probe_partner(id: &str, psa: &PsaCredentials, platform_url: &str) -> Partner 
         provisioning: Default::default(),
         guard: Default::default(),
         mapping: Default::default(),
+        two_way: Default::default(),
         time_zone: "UTC".into(),
         full_sync_hours: 24,
         version: 0,
@@ -168,11 +169,25 @@ pub async fn apply_partner(ctx: &Ctx, yaml: &str) -> Result<Applied> {
         .storage_locations()
         .await
         .map_err(|e| anyhow!("partner {}: reading storage locations: {e}", spec.id))?;
+    // Allocation codes are read only for a partner file that names one (two-way sync).
+    let allocation_codes = if spec.two_way.is_some() {
+        clients
+            .psa
+            .allocation_codes()
+            .await
+            .map_err(|e| anyhow!("partner {}: reading the allocation codes: {e}", spec.id))?
+    } else {
+        Vec::new()
+    };
+    let catalog = config::Catalog {
+        products: catalog,
+        allocation_codes,
+        locations,
+    };
     let partner = config::resolve(
         &spec,
         &tenant,
         &catalog,
-        &locations,
         existing.as_ref().map_or(0, |p| p.version),
     )
     .map_err(|errs| anyhow!("partner {}: {}", spec.id, errs.join("\n  ")))?;

@@ -550,7 +550,14 @@ impl Autotask {
         url.query_pairs_mut()
             .append_pair("user", &self.cfg.username);
         let (status, text) = self
-            .exchange(&self.cfg.zone_ep, Method::GET, url, None, false)
+            .exchange(
+                &self.cfg.zone_ep,
+                Method::GET,
+                url,
+                None,
+                false,
+                Idempotency::Safe,
+            )
             .await?;
         if !status.is_success() {
             return Err(self.error_from(status, &text, "zone discovery"));
@@ -605,6 +612,9 @@ impl Autotask {
     /// One request, retried on 429 (by the endpoint, honouring Retry-After), 502/503/504,
     /// server-failure 500s and lost connections (all our requests are reads). Returns the
     /// first answer that is not retryable, with its body.
+    ///
+    /// A write (`Idempotency::Unsafe`) is never sent twice after it may have arrived: a 5xx or
+    /// a lost answer is handed back, and the caller re-reads before it writes again.
     async fn exchange(
         &self,
         ep: &Endpoint,
@@ -612,6 +622,7 @@ impl Autotask {
         url: Url,
         body: Option<&Value>,
         auth: bool,
+        idem: Idempotency,
     ) -> PortResult<(StatusCode, String)> {
         let policy = &self.cfg.settings.retry;
         let started = Instant::now();
@@ -665,6 +676,11 @@ impl Autotask {
                 }
                 Err(e) => return Err(e),
             };
+            if idem == Idempotency::Unsafe {
+                return Err(transient(format!(
+                    "{why} (a write is not repeated; the next run re-reads first)"
+                )));
+            }
             let wait = backoff.next_backoff().unwrap_or(policy.max_backoff);
             if attempt >= policy.max_attempts || started.elapsed() + wait > policy.budget {
                 return Err(transient(format!(
@@ -729,10 +745,18 @@ impl Autotask {
         Ok(())
     }
 
-    /// An authenticated call after the guard.
+    /// An authenticated read after the guard.
     async fn call(&self, method: Method, url: Url, body: Option<&Value>) -> PortResult<Value> {
         self.guard().await?;
-        self.call_unguarded(method, url, body).await
+        self.call_unguarded(method, url, body, Idempotency::Safe)
+            .await
+    }
+
+    /// An authenticated write after the guard (sent once; see [`Autotask::exchange`]).
+    async fn write(&self, method: Method, url: Url, body: &Value) -> PortResult<Value> {
+        self.guard().await?;
+        self.call_unguarded(method, url, Some(body), Idempotency::Unsafe)
+            .await
     }
 
     /// An authenticated call to the API origin, within the per-endpoint limit.
@@ -741,6 +765,7 @@ impl Autotask {
         method: Method,
         url: Url,
         body: Option<&Value>,
+        idem: Idempotency,
     ) -> PortResult<Value> {
         let api = self.api().await?;
         api.ep.same_origin(&url)?;
@@ -752,7 +777,7 @@ impl Autotask {
                 .acquire_owned()
                 .await
                 .expect("semaphore open");
-            self.exchange(&api.ep, method, url.clone(), body, true)
+            self.exchange(&api.ep, method, url.clone(), body, true, idem)
                 .await?
         };
         let what = url
@@ -820,7 +845,9 @@ impl Autotask {
     pub async fn threshold(&self) -> PortResult<(u64, u64)> {
         let api = self.api().await?;
         let url = api.ep.url("ThresholdInformation")?;
-        let v = self.call_unguarded(Method::GET, url, None).await?;
+        let v = self
+            .call_unguarded(Method::GET, url, None, Idempotency::Safe)
+            .await?;
         let n = |k: &str| {
             v.get(k).and_then(|x| {
                 x.as_u64()
@@ -982,6 +1009,21 @@ impl Autotask {
             out.extend(self.query(entity, &f, &map).await?);
         }
         Ok(out)
+    }
+
+    /// The active records of `entity` by id and name (Services, BillingCodes).
+    async fn active_names(&self, entity: &str) -> PortResult<Vec<ProductRef>> {
+        self.query(
+            entity,
+            &[json!({"op": "eq", "field": "isActive", "value": true})],
+            |v| {
+                Some(ProductRef {
+                    id: s(v, "id")?,
+                    identifier: s(v, "name").unwrap_or_default(),
+                })
+            },
+        )
+        .await
     }
 
     // --- metadata --------------------------------------------------------------------------
@@ -1469,17 +1511,7 @@ impl PsaDirectory for Autotask {
     }
 
     async fn products(&self) -> PortResult<Vec<ProductRef>> {
-        self.query(
-            "Services",
-            &[json!({"op": "eq", "field": "isActive", "value": true})],
-            |v| {
-                Some(ProductRef {
-                    id: s(v, "id")?,
-                    identifier: s(v, "name").unwrap_or_default(),
-                })
-            },
-        )
-        .await
+        self.active_names("Services").await
     }
 
     async fn primary_contact(&self, company_id: &str) -> PortResult<Option<Contact>> {
@@ -1488,6 +1520,95 @@ impl PsaDirectory for Autotask {
             .await?
             .remove(company_id.trim()))
     }
+
+    async fn allocation_codes(&self) -> PortResult<Vec<ProductRef>> {
+        self.active_names("BillingCodes").await
+    }
+
+    /// `POST Contracts/{id}/Services` with the service's own unit price (units start at 0).
+    async fn add_line(&self, agreement_id: &str, product_id: &str) -> PortResult<String> {
+        let contract = numeric_id("contract", agreement_id)?;
+        let service = numeric_id("service", product_id)?;
+        let api = self.api().await?;
+        let v = self
+            .call(
+                Method::GET,
+                api.ep.url(&format!("Services/{service}"))?,
+                None,
+            )
+            .await?;
+        let Some(item) = v.get("item").filter(|i| !i.is_null()) else {
+            return Err(PortError::NotFound {
+                system: System::Psa,
+                message: format!("{VENDOR} service {service} does not exist"),
+            });
+        };
+        let body = json!({
+            "contractID": contract,
+            "serviceID": service,
+            "unitPrice": item.get("unitPrice").and_then(Value::as_f64).unwrap_or(0.0),
+        });
+        let url = api.ep.url(&format!("Contracts/{contract}/Services"))?;
+        let v = self.write(Method::POST, url, &body).await?;
+        item_id(&v, "Contracts/Services")
+    }
+
+    /// Reads the line's units for today and posts one `ContractServiceAdjustment` for the
+    /// difference (none when equal): repeating it never doubles a change.
+    async fn set_line_quantity(
+        &self,
+        agreement_id: &str,
+        line_id: &str,
+        quantity: f64,
+    ) -> PortResult<()> {
+        let contract = numeric_id("contract", agreement_id)?;
+        let lines = self
+            .lines_of(&[contract.to_string()])
+            .await?
+            .remove(&contract.to_string())
+            .unwrap_or_default();
+        let Some(line) = lines.iter().find(|l| l.id == line_id.trim()) else {
+            return Err(PortError::NotFound {
+                system: System::Psa,
+                message: format!("{VENDOR} contract {contract} has no contract service {line_id}"),
+            });
+        };
+        let change = (quantity - line.quantity).round();
+        if change == 0.0 {
+            return Ok(());
+        }
+        let body = json!({
+            "contractID": contract,
+            "contractServiceID": numeric_id("contract service", line_id)?,
+            "serviceID": numeric_id("service", &line.product_id)?,
+            "unitChange": change as i64,
+            "effectiveDate": at_date((self.cfg.today)()),
+        });
+        let api = self.api().await?;
+        let url = api
+            .ep
+            .url(&format!("Contracts/{contract}/ServiceAdjustments"))?;
+        self.write(Method::POST, url, &body).await?;
+        Ok(())
+    }
+}
+
+fn numeric_id(what: &str, id: &str) -> PortResult<i64> {
+    id.trim().parse::<i64>().map_err(|_| PortError::NotFound {
+        system: System::Psa,
+        message: format!("{VENDOR} {what} {id:?} is not an id"),
+    })
+}
+
+/// The `itemId` of a create answer.
+fn item_id(v: &Value, what: &str) -> PortResult<String> {
+    v.get("itemId")
+        .and_then(|i| {
+            i.as_i64()
+                .map(|n| n.to_string())
+                .or(i.as_str().map(str::to_owned))
+        })
+        .ok_or_else(|| rejected(format!("{VENDOR} {what}: the answer has no itemId")))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put};
 use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
 use domain::model::{CompanyRecord, Partner};
 use domain::ports::{PartnerStatus, Store, SyncCursor};
 use domain::{PortError, PortResult, System};
@@ -687,5 +688,64 @@ impl Store for DynamoStore {
 
     async fn put_status(&self, partner: &str, st: &PartnerStatus) -> PortResult<()> {
         self.put_plain(partner, "STATUS", st).await
+    }
+
+    async fn lease(
+        &self,
+        partner: &str,
+        key: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> PortResult<bool> {
+        // `LEASE#key`: free when absent or expired; DynamoDB's TTL removes old ones.
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk(partner)))
+            .item("sk", s(format!("LEASE#{key}")))
+            .item("owner", s(owner))
+            .item("until", AttributeValue::N(until.timestamp().to_string()))
+            .item(
+                "ttl",
+                AttributeValue::N((until.timestamp() + 86_400).to_string()),
+            )
+            .condition_expression("attribute_not_exists(pk) OR #u < :now OR #o = :me")
+            .expression_attribute_names("#u", "until")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) => match store_err(&format!("taking lease {key}"), e) {
+                PortError::Conflict { .. } => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn release(&self, partner: &str, key: &str, owner: &str) -> PortResult<()> {
+        let r = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk(partner)))
+            .key("sk", s(format!("LEASE#{key}")))
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => match store_err(&format!("releasing lease {key}"), e) {
+                // Expired and taken by another run: not ours to give back.
+                PortError::Conflict { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
     }
 }

@@ -167,6 +167,7 @@ impl WireItem {
             },
             enabled: self.status == Some(1),
             quota: Quota { value, overage },
+            updated_at: self.updated_at.as_deref().and_then(parse_time),
         }
     }
 }
@@ -657,6 +658,7 @@ impl Platform for PlatformApi {
                 Some(StorageLocation {
                     infra_id: str_of(i, "id")?,
                     name: str_of(i, "name").unwrap_or_default(),
+                    backend: str_of(i, "backend_type"),
                 })
             })
             .collect())

@@ -798,6 +798,7 @@ async fn r_set_3_the_connector_builds_an_autotask_client_for_the_configured_zone
         provisioning: ProvisioningSettings::default(),
         guard: GuardSettings::default(),
         mapping: ProductMapping::default(),
+        two_way: Default::default(),
         time_zone: "UTC".into(),
         full_sync_hours: 24,
         version: 0,

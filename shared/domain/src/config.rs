@@ -4,8 +4,9 @@
 //! platform's storage locations are known, naming every problem it finds.
 
 use crate::model::{
-    GuardSettings, ItemKey, ItemMapping, Partner, ProductMapping, ProductRef, ProvisioningSettings,
-    PsaKind, Switches,
+    CloudProduct, CloudVendor, GuardSettings, ItemKey, ItemMapping, Partner, PeriodType,
+    ProductMapping, ProductRef, ProvisioningSettings, PsaKind, StorageUsageProducts, Switches,
+    TwoWaySettings,
 };
 use crate::rules::companies::MappingRequest;
 use serde::{Deserialize, Serialize};
@@ -32,8 +33,31 @@ pub struct PartnerSpec {
     pub sync: SyncSpec,
     #[serde(default)]
     pub products: Vec<ProductSpec>,
+    /// One product per public cloud storage vendor (R-MAP-4).
+    #[serde(default)]
+    pub public_cloud: Vec<CloudProductSpec>,
+    /// Two-way sync defaults (R-TWO-1); required when `switches.two_way_sync` is on.
+    #[serde(default)]
+    pub two_way: Option<TwoWaySpec>,
     #[serde(default)]
     pub companies: Vec<CompanySpec>,
+}
+
+/// A public cloud vendor's product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudProductSpec {
+    pub vendor: CloudVendor,
+    pub product: String,
+}
+
+/// Two-way sync defaults: the allocation code (name or id) and the period type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwoWaySpec {
+    pub allocation_code: String,
+    #[serde(default)]
+    pub period_type: PeriodType,
 }
 
 fn yes() -> bool {
@@ -81,6 +105,15 @@ pub struct ProductSpec {
     /// This storage location is the default storage.
     #[serde(default)]
     pub default: bool,
+    /// Storage only: the class 1 (free) usage product (R-MAP-3).
+    #[serde(default)]
+    pub class1: Option<String>,
+    /// Storage only: the class 2 (billed) usage product (R-MAP-3).
+    #[serde(default)]
+    pub class2: Option<String>,
+    /// Storage only: the geo-redundant usage product (R-MAP-3).
+    #[serde(default)]
+    pub geo: Option<String>,
 }
 
 /// One company's mapping.
@@ -108,6 +141,35 @@ impl CompanySpec {
 pub struct StorageLocation {
     pub infra_id: String,
     pub name: String,
+    /// The platform's `backend_type` (`acronis`, `azure`, …).
+    #[serde(default)]
+    pub backend: Option<String>,
+}
+
+impl StorageLocation {
+    /// The public cloud vendor of this storage; `None` for the platform's own storage.
+    pub fn vendor(&self) -> Option<CloudVendor> {
+        self.backend.as_deref().and_then(CloudVendor::from_backend)
+    }
+}
+
+/// What the partner file is resolved against: the PSA's products and allocation codes and the
+/// platform's storage locations.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub products: Vec<ProductRef>,
+    /// Autotask billing codes (allocation codes); empty for ConnectWise.
+    pub allocation_codes: Vec<ProductRef>,
+    pub locations: Vec<StorageLocation>,
+}
+
+impl Catalog {
+    fn product(&self, name: &str) -> Option<&ProductRef> {
+        let name = name.trim();
+        self.products
+            .iter()
+            .find(|c| c.identifier.eq_ignore_ascii_case(name) || c.id == name)
+    }
 }
 
 /// Parses a partner file, naming the line and field of a problem.
@@ -116,30 +178,53 @@ pub fn parse(yaml: &str) -> Result<PartnerSpec, String> {
 }
 
 /// Builds the partner from its file, the PSA catalogue and the platform's storage locations.
-/// Every problem is listed (R-SET-1, R-MAP-1, R-MAP-2, R-MAP-5); nothing is half-resolved.
+/// Every problem is listed (R-SET-1, R-MAP-1..5, R-TWO-1); nothing is half-resolved.
 pub fn resolve(
     spec: &PartnerSpec,
     partner_tenant_id: &str,
-    catalog: &[ProductRef],
-    locations: &[StorageLocation],
+    catalog: &Catalog,
     version: u64,
 ) -> Result<Partner, Vec<String>> {
     let mut errors = Vec::new();
     let mut items = Vec::new();
     let mut default_storage = None;
+    let product = |what: &str, name: &Option<String>, errors: &mut Vec<String>| match name {
+        None => Ok(None),
+        Some(name) => match catalog.product(name) {
+            Some(c) => Ok(Some(c.clone())),
+            None => {
+                errors.push(format!(
+                    "{what}: product {name:?} does not exist in the partner's {} (R-MAP-5)",
+                    spec.psa
+                ));
+                Err(())
+            }
+        },
+    };
     for p in &spec.products {
+        let what = format!("item {}", p.item);
         let infra_id = match &p.location {
             None => None,
-            Some(loc) => match locations
+            Some(loc) => match catalog
+                .locations
                 .iter()
                 .find(|l| l.infra_id == *loc || l.name.eq_ignore_ascii_case(loc))
             {
-                Some(l) => Some(l.infra_id.clone()),
+                Some(l) => {
+                    if let Some(v) = l.vendor() {
+                        errors.push(format!(
+                            "{what}: storage location {loc:?} is a public cloud storage ({v}); \
+                             map its vendor under public_cloud instead (R-MAP-4)"
+                        ));
+                        continue;
+                    }
+                    Some(l.infra_id.clone())
+                }
                 None => {
                     errors.push(format!(
-                        "item {}: storage location {loc:?} is not offered to this partner (known: {})",
-                        p.item,
-                        locations
+                        "{what}: storage location {loc:?} is not offered to this partner (known: {})",
+                        catalog
+                            .locations
                             .iter()
                             .map(|l| l.name.as_str())
                             .collect::<Vec<_>>()
@@ -152,29 +237,28 @@ pub fn resolve(
         if p.default {
             if infra_id.is_none() {
                 errors.push(format!(
-                    "item {}: only a storage location can be the default storage",
-                    p.item
+                    "{what}: only a storage location can be the default storage"
                 ));
             } else if default_storage.is_some() {
                 errors.push("more than one storage location is marked default".to_owned());
             }
             default_storage = infra_id.clone().or(default_storage);
         }
-        let product = match &p.product {
-            None => None,
-            Some(name) => match catalog
-                .iter()
-                .find(|c| c.identifier.eq_ignore_ascii_case(name) || c.id == *name)
-            {
-                Some(c) => Some(c.clone()),
-                None => {
-                    errors.push(format!(
-                        "item {}: product {name:?} does not exist in the partner's {} (R-MAP-5)",
-                        p.item, spec.psa
-                    ));
-                    continue;
-                }
-            },
+        let has_usage = p.class1.is_some() || p.class2.is_some() || p.geo.is_some();
+        if has_usage && infra_id.is_none() {
+            errors.push(format!(
+                "{what}: class1, class2 and geo products belong to a storage location (R-MAP-3)"
+            ));
+            continue;
+        }
+        let resolved = (
+            product(&what, &p.product, &mut errors),
+            product(&format!("{what} class 1 usage"), &p.class1, &mut errors),
+            product(&format!("{what} class 2 usage"), &p.class2, &mut errors),
+            product(&format!("{what} geo-redundant usage"), &p.geo, &mut errors),
+        );
+        let (Ok(product), Ok(class1), Ok(class2), Ok(geo)) = resolved else {
+            continue;
         };
         items.push(ItemMapping {
             item: ItemKey {
@@ -183,7 +267,64 @@ pub fn resolve(
             },
             product,
             free: p.free,
+            usage: StorageUsageProducts {
+                class1,
+                class2,
+                geo,
+            },
         });
+    }
+    let mut public_cloud: Vec<CloudProduct> = Vec::new();
+    for c in &spec.public_cloud {
+        let what = format!("public cloud {}", c.vendor);
+        if public_cloud.iter().any(|x| x.vendor == c.vendor) {
+            errors.push(format!(
+                "{what} is mapped more than once; a vendor maps to one product (R-MAP-4)"
+            ));
+            continue;
+        }
+        if let Ok(Some(product)) = product(&what, &Some(c.product.clone()), &mut errors) {
+            public_cloud.push(CloudProduct {
+                vendor: c.vendor,
+                product,
+            });
+        }
+    }
+    let two_way = match (&spec.two_way, spec.switches.two_way_sync) {
+        (None, true) => {
+            errors.push(
+                "switches.two_way_sync is on but two_way (allocation_code, period_type) is \
+                 missing (R-TWO-1)"
+                    .to_owned(),
+            );
+            TwoWaySettings::default()
+        }
+        (None, false) => TwoWaySettings::default(),
+        (Some(t), _) => {
+            let code = t.allocation_code.trim();
+            let found = catalog
+                .allocation_codes
+                .iter()
+                .find(|c| c.identifier.eq_ignore_ascii_case(code) || c.id == code);
+            if found.is_none() {
+                errors.push(format!(
+                    "two_way.allocation_code {code:?} does not exist in the partner's {} \
+                     (R-TWO-1)",
+                    spec.psa
+                ));
+            }
+            TwoWaySettings {
+                allocation_code: found.cloned(),
+                period_type: t.period_type,
+            }
+        }
+    };
+    if spec.switches.two_way_sync && spec.psa != PsaKind::Autotask {
+        errors.push(format!(
+            "switches.two_way_sync: two-way sync is an Autotask feature; {} partners sync one \
+             way (R-TWO)",
+            spec.psa
+        ));
     }
     let partner = Partner {
         id: spec.id.clone(),
@@ -198,7 +339,9 @@ pub fn resolve(
         mapping: ProductMapping {
             items,
             default_storage,
+            public_cloud,
         },
+        two_way,
         time_zone: spec.time_zone.clone(),
         full_sync_hours: spec.sync.full_every_hours,
         version,
@@ -232,30 +375,42 @@ companies:
   - { company: "ACME-CUST", tenant: new }
 "#;
 
-    fn catalog() -> Vec<ProductRef> {
-        vec![
-            ProductRef {
-                id: "11".into(),
-                identifier: "ACR-WS".into(),
-            },
-            ProductRef {
-                id: "12".into(),
-                identifier: "ACR-STOR".into(),
-            },
-        ]
+    fn product(id: &str, identifier: &str) -> ProductRef {
+        ProductRef {
+            id: id.into(),
+            identifier: identifier.into(),
+        }
     }
 
-    fn locations() -> Vec<StorageLocation> {
-        vec![StorageLocation {
-            infra_id: "infra-1".into(),
-            name: "Cloud storage".into(),
-        }]
+    fn catalog() -> Catalog {
+        Catalog {
+            products: vec![
+                product("11", "ACR-WS"),
+                product("12", "ACR-STOR"),
+                product("13", "ACR-STOR-FREE"),
+                product("14", "ACR-STOR-BILLED"),
+                product("15", "ACR-AZURE"),
+            ],
+            allocation_codes: vec![product("900", "Cloud services")],
+            locations: vec![
+                StorageLocation {
+                    infra_id: "infra-1".into(),
+                    name: "Cloud storage".into(),
+                    backend: Some("acronis".into()),
+                },
+                StorageLocation {
+                    infra_id: "infra-az".into(),
+                    name: "Azure West".into(),
+                    backend: Some("azure".into()),
+                },
+            ],
+        }
     }
 
     #[test]
     fn r_set_1_partner_file_resolves_to_settings_and_mapping() {
         let spec = parse(FILE).unwrap();
-        let p = resolve(&spec, "ptid", &catalog(), &locations(), 0).unwrap();
+        let p = resolve(&spec, "ptid", &catalog(), 0).unwrap();
         assert_eq!(p.mapping.default_storage.as_deref(), Some("infra-1"));
         assert_eq!(p.mapping.items[0].product.as_ref().unwrap().id, "11");
         assert!(p.mapping.items[1].free);
@@ -269,7 +424,7 @@ companies:
             .replace("ACR-WS }", "ACR-NOPE }")
             .replace("Cloud storage", "Mars");
         let spec = parse(&bad).unwrap();
-        let errs = resolve(&spec, "ptid", &catalog(), &locations(), 0).unwrap_err();
+        let errs = resolve(&spec, "ptid", &catalog(), 0).unwrap_err();
         let all = errs.join("\n");
         assert!(all.contains("product \"ACR-NOPE\" does not exist"), "{all}");
         assert!(all.contains("storage location \"Mars\""), "{all}");
@@ -288,9 +443,112 @@ companies:
             "id: Acme!\npsa: connectwise\nplatform: {url: 'http://x'}\ntime_zone: Mars/Base\n",
         )
         .unwrap();
-        let errs = resolve(&spec, "t", &[], &[], 0).unwrap_err().join("\n");
+        let errs = resolve(&spec, "t", &Catalog::default(), 0)
+            .unwrap_err()
+            .join("\n");
         assert!(errs.contains("partner id"), "{errs}");
         assert!(errs.contains("https"), "{errs}");
         assert!(errs.contains("Mars/Base"), "{errs}");
+    }
+
+    #[test]
+    fn r_map_3_storage_location_takes_class1_class2_and_geo_products() {
+        let file = FILE.replace(
+            "product: ACR-STOR, default: true }",
+            "product: ACR-STOR, class1: ACR-STOR-FREE, class2: ACR-STOR-BILLED, default: true }",
+        );
+        let p = resolve(&parse(&file).unwrap(), "ptid", &catalog(), 0).unwrap();
+        let st = &p.mapping.items[2];
+        assert_eq!(st.usage.class1.as_ref().unwrap().id, "13");
+        assert_eq!(st.usage.class2.as_ref().unwrap().id, "14");
+        assert!(st.usage.geo.is_none());
+        assert!(p.mapping.maps_product("14"));
+        // Usage products belong to a storage location.
+        let bad = FILE.replace(
+            "{ item: workstations, product: ACR-WS }",
+            "{ item: workstations, product: ACR-WS, class2: ACR-STOR-BILLED }",
+        );
+        let errs = resolve(&parse(&bad).unwrap(), "ptid", &catalog(), 0)
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            errs.contains("item workstations: class1, class2 and geo"),
+            "{errs}"
+        );
+        let bad = file.replace("class1: ACR-STOR-FREE", "class1: ACR-NOPE");
+        let errs = resolve(&parse(&bad).unwrap(), "ptid", &catalog(), 0)
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            errs.contains("item storage class 1 usage: product \"ACR-NOPE\" does not exist"),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn r_map_4_public_cloud_maps_one_product_per_vendor_not_per_location() {
+        let file = format!("{FILE}public_cloud:\n  - {{ vendor: azure, product: ACR-AZURE }}\n");
+        let p = resolve(&parse(&file).unwrap(), "ptid", &catalog(), 0).unwrap();
+        assert_eq!(p.mapping.public_cloud[0].vendor, CloudVendor::Azure);
+        assert_eq!(p.mapping.public_cloud[0].product.id, "15");
+        let twice = format!("{file}  - {{ vendor: azure, product: ACR-WS }}\n");
+        let errs = resolve(&parse(&twice).unwrap(), "ptid", &catalog(), 0)
+            .unwrap_err()
+            .join("\n");
+        assert!(errs.contains("mapped more than once"), "{errs}");
+        let as_location = FILE.replace(
+            "- { item: mailboxes, free: true }",
+            "- { item: storage, location: Azure West, product: ACR-AZURE }",
+        );
+        let errs = resolve(&parse(&as_location).unwrap(), "ptid", &catalog(), 0)
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            errs.contains("is a public cloud storage (Microsoft Azure)"),
+            "{errs}"
+        );
+        assert_eq!(
+            CloudVendor::from_backend("s3-compatible"),
+            Some(CloudVendor::S3Compatible)
+        );
+        assert_eq!(
+            CloudVendor::from_backend("amazon_s3"),
+            Some(CloudVendor::AmazonS3)
+        );
+        assert_eq!(CloudVendor::from_backend("acronis"), None);
+    }
+
+    #[test]
+    fn r_two_1_two_way_needs_an_existing_allocation_code_and_autotask() {
+        let at = FILE.replace("psa: connectwise", "psa: autotask");
+        let on = format!("{at}switches: {{ two_way_sync: true }}\n");
+        let errs = resolve(&parse(&on).unwrap(), "ptid", &catalog(), 0)
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            errs.contains("two_way (allocation_code, period_type) is missing"),
+            "{errs}"
+        );
+        let good =
+            format!("{on}two_way: {{ allocation_code: cloud services, period_type: quarterly }}\n");
+        let p = resolve(&parse(&good).unwrap(), "ptid", &catalog(), 0).unwrap();
+        assert_eq!(p.two_way.allocation_code.as_ref().unwrap().id, "900");
+        assert_eq!(p.two_way.period_type, PeriodType::Quarterly);
+        let unknown = good.replace("cloud services", "Nope");
+        let errs = resolve(&parse(&unknown).unwrap(), "ptid", &catalog(), 0)
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            errs.contains("allocation_code \"Nope\" does not exist"),
+            "{errs}"
+        );
+        let cw = good.replace("psa: autotask", "psa: connectwise");
+        let errs = resolve(&parse(&cw).unwrap(), "ptid", &catalog(), 0)
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            errs.contains("two-way sync is an Autotask feature"),
+            "{errs}"
+        );
     }
 }

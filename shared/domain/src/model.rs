@@ -157,12 +157,113 @@ impl fmt::Display for ItemKey {
     }
 }
 
-/// One offering item's mapping (R-MAP-1, R-MAP-2).
+/// What a storage product of a location stands for (R-MAP-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageRole {
+    /// Quota and total usage (standard + geo-redundant): the item's own product.
+    Total,
+    /// Class 1 (free) usage.
+    Class1,
+    /// Class 2 (billed) usage.
+    Class2,
+    /// Geo-redundant usage.
+    Geo,
+}
+
+/// The usage products a storage location may carry besides its quota-and-total product (R-MAP-3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct StorageUsageProducts {
+    pub class1: Option<ProductRef>,
+    pub class2: Option<ProductRef>,
+    pub geo: Option<ProductRef>,
+}
+
+impl StorageUsageProducts {
+    pub fn is_empty(&self) -> bool {
+        self.class1.is_none() && self.class2.is_none() && self.geo.is_none()
+    }
+}
+
+/// One offering item's mapping (R-MAP-1, R-MAP-2, R-MAP-3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemMapping {
     pub item: ItemKey,
+    /// The item's product; for storage, the "quota and total usage" product.
     pub product: Option<ProductRef>,
     pub free: bool,
+    /// Storage only: the class 1, class 2 and geo-redundant usage products (R-MAP-3).
+    #[serde(default, skip_serializing_if = "StorageUsageProducts::is_empty")]
+    pub usage: StorageUsageProducts,
+}
+
+impl ItemMapping {
+    /// Every product of the item with what it stands for: the item's own product first.
+    pub fn products(&self) -> impl Iterator<Item = (StorageRole, &ProductRef)> {
+        [
+            (StorageRole::Total, self.product.as_ref()),
+            (StorageRole::Class1, self.usage.class1.as_ref()),
+            (StorageRole::Class2, self.usage.class2.as_ref()),
+            (StorageRole::Geo, self.usage.geo.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(r, p)| p.map(|p| (r, p)))
+    }
+    /// Whether `product_id` is one of the item's products.
+    pub fn has_product(&self, product_id: &str) -> bool {
+        self.products().any(|(_, p)| p.id == product_id)
+    }
+}
+
+/// A public cloud storage vendor (R-MAP-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloudVendor {
+    #[serde(alias = "microsoft_azure")]
+    Azure,
+    #[serde(alias = "s3", alias = "aws")]
+    AmazonS3,
+    #[serde(alias = "s3-compatible")]
+    S3Compatible,
+}
+
+impl CloudVendor {
+    /// The vendor of a storage by the platform's `backend_type`; `None` for the platform's
+    /// own cloud storage. The backend names beyond `azure` are UNCONFIRMED: matched loosely.
+    pub fn from_backend(backend: &str) -> Option<CloudVendor> {
+        let b: String = backend
+            .to_ascii_lowercase()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        if b.contains("azure") {
+            Some(CloudVendor::Azure)
+        } else if b.contains("compatible") {
+            Some(CloudVendor::S3Compatible)
+        } else if b == "s3" || b.contains("amazon") || b.contains("aws") {
+            Some(CloudVendor::AmazonS3)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for CloudVendor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CloudVendor::Azure => "Microsoft Azure",
+            CloudVendor::AmazonS3 => "Amazon S3",
+            CloudVendor::S3Compatible => "S3 compatible",
+        })
+    }
+}
+
+/// The single product a public cloud vendor maps to (R-MAP-4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudProduct {
+    pub vendor: CloudVendor,
+    pub product: ProductRef,
 }
 
 /// A partner's product mapping (R-MAP).
@@ -171,6 +272,51 @@ pub struct ProductMapping {
     pub items: Vec<ItemMapping>,
     /// The infra id of the default storage (R-MAP-2).
     pub default_storage: Option<String>,
+    /// One product per public cloud vendor (R-MAP-4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_cloud: Vec<CloudProduct>,
+}
+
+impl ProductMapping {
+    /// Whether `product_id` is mapped to an offering item (any of its roles) or a cloud vendor.
+    pub fn maps_product(&self, product_id: &str) -> bool {
+        self.items.iter().any(|m| m.has_product(product_id))
+            || self.public_cloud.iter().any(|c| c.product.id == product_id)
+    }
+}
+
+/// Service period of a service the two-way sync adds (R-TWO-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodType {
+    #[default]
+    Monthly,
+    Quarterly,
+    #[serde(alias = "semi-annual")]
+    SemiAnnual,
+    Yearly,
+}
+
+impl PeriodType {
+    /// The label Autotask's `periodType` picklist uses.
+    pub fn label(self) -> &'static str {
+        match self {
+            PeriodType::Monthly => "Monthly",
+            PeriodType::Quarterly => "Quarterly",
+            PeriodType::SemiAnnual => "Semi-Annual",
+            PeriodType::Yearly => "Yearly",
+        }
+    }
+}
+
+/// Two-way sync defaults (R-TWO-1): the allocation code (Autotask billing code) and period type
+/// the services it adds carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TwoWaySettings {
+    /// The allocation code as resolved in the PSA.
+    pub allocation_code: Option<ProductRef>,
+    pub period_type: PeriodType,
 }
 
 /// A partner: everything the functions need except credentials (those live in Secrets Manager).
@@ -188,6 +334,9 @@ pub struct Partner {
     pub provisioning: ProvisioningSettings,
     pub guard: GuardSettings,
     pub mapping: ProductMapping,
+    /// Two-way sync defaults (used when `switches.two_way_sync` is on).
+    #[serde(default)]
+    pub two_way: TwoWaySettings,
     /// IANA time zone of the partner (dates such as "today" are taken there).
     pub time_zone: String,
     /// Full-pass cadence; the incremental pass runs every schedule tick.
@@ -339,6 +488,9 @@ pub struct CurrentItem {
     pub key: ItemKey,
     pub enabled: bool,
     pub quota: Quota,
+    /// The platform's time of the item's last change.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// How a company is mapped (R-CO-1).
@@ -374,6 +526,10 @@ pub struct CompanyRecord {
     /// Platform time of our own last write to the tenant's items: changes up to it are ours.
     #[serde(default)]
     pub platform_written: Option<DateTime<Utc>>,
+    /// Lines the two-way sync took to 0 because their service was disabled on the platform
+    /// (R-TWO-1): they count for nothing while they stay at 0 (Autotask cannot delete them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_lines: Vec<String>,
     #[serde(default)]
     pub version: u64,
 }
@@ -392,6 +548,7 @@ impl CompanyRecord {
             next_review: None,
             nonzero_items: 0,
             platform_written: None,
+            removed_lines: Vec::new(),
             version: 0,
         }
     }

@@ -1,7 +1,7 @@
 //! Plans are data: every change a run would make, each with the rule ID that decided it.
 //! A dry run prints the plan (R-PROV-9); apply executes it.
 
-use crate::model::{CompanyRecord, Contact, ItemKey, Quota};
+use crate::model::{CompanyRecord, Contact, ItemKey, ProductRef, Quota};
 use serde::Serialize;
 
 /// One change to the platform (or to our mapping) that a sync wants to make.
@@ -54,6 +54,24 @@ pub enum Change {
         tenant_id: String,
         rule: &'static str,
     },
+    /// Add a product to an agreement with a quantity (two-way sync, R-TWO-1, R-TWO-2).
+    AddLine {
+        company_id: String,
+        agreement_id: String,
+        product: ProductRef,
+        quantity: f64,
+        rule: &'static str,
+    },
+    /// Set a line's quantity (two-way sync: 0 removes a service, R-TWO-1, R-TWO-2).
+    SetLineQuantity {
+        company_id: String,
+        agreement_id: String,
+        line_id: String,
+        product: ProductRef,
+        old: f64,
+        new: f64,
+        rule: &'static str,
+    },
 }
 
 impl Change {
@@ -65,7 +83,9 @@ impl Change {
             | Change::EnableTenant { rule, .. }
             | Change::DisableTenant { rule, .. }
             | Change::DeleteTenant { rule, .. }
-            | Change::SwitchToProduction { rule, .. } => rule,
+            | Change::SwitchToProduction { rule, .. }
+            | Change::AddLine { rule, .. }
+            | Change::SetLineQuantity { rule, .. } => rule,
         }
     }
 
@@ -77,8 +97,18 @@ impl Change {
             | Change::EnableTenant { company_id, .. }
             | Change::DisableTenant { company_id, .. }
             | Change::DeleteTenant { company_id, .. }
-            | Change::SwitchToProduction { company_id, .. } => company_id,
+            | Change::SwitchToProduction { company_id, .. }
+            | Change::AddLine { company_id, .. }
+            | Change::SetLineQuantity { company_id, .. } => company_id,
         }
+    }
+
+    /// A change written to the PSA (two-way sync) rather than the platform.
+    pub fn writes_psa(&self) -> bool {
+        matches!(
+            self,
+            Change::AddLine { .. } | Change::SetLineQuantity { .. }
+        )
     }
 
     /// A quota that goes from non-zero (or unknown) to zero: what R-PROV-10 counts.
@@ -137,6 +167,29 @@ impl Change {
                 rule,
             } => format!(
                 "company {company_id}: switch tenant {tenant_id} from trial to production [{rule}]"
+            ),
+            Change::AddLine {
+                company_id,
+                agreement_id,
+                product,
+                quantity,
+                rule,
+            } => format!(
+                "company {company_id}: add {} to agreement {agreement_id}, quantity {quantity} [{rule}]",
+                product.identifier
+            ),
+            Change::SetLineQuantity {
+                company_id,
+                agreement_id,
+                product,
+                old,
+                new,
+                rule,
+                ..
+            } => format!(
+                "company {company_id}: {} in agreement {agreement_id} quantity {old} -> {new}{} [{rule}]",
+                product.identifier,
+                if *new == 0.0 { " (removed)" } else { "" }
             ),
         }
     }

@@ -28,6 +28,14 @@ pub struct AgreementQuery {
     pub company_ids: Vec<String>,
 }
 
+/// What a PSA without writes answers to one.
+fn one_way() -> crate::error::PortError {
+    crate::error::PortError::Rejected {
+        system: crate::error::System::Psa,
+        message: "this PSA is synced one way: psa-bridge does not write its agreements".into(),
+    }
+}
+
 /// The PSA side of provisioning: companies, agreements and their lines, the product catalogue.
 #[async_trait]
 pub trait PsaDirectory: Send + Sync {
@@ -38,6 +46,26 @@ pub trait PsaDirectory: Send + Sync {
     async fn products(&self) -> PortResult<Vec<ProductRef>>;
     /// The company's primary contact with its e-mail address (for the activation e-mail).
     async fn primary_contact(&self, company_id: &str) -> PortResult<Option<Contact>>;
+    /// Allocation codes (Autotask billing codes) two-way sync may use (R-TWO-1).
+    async fn allocation_codes(&self) -> PortResult<Vec<ProductRef>> {
+        Ok(Vec::new())
+    }
+    /// Adds a product to an agreement with quantity 0; returns the new line's id (R-TWO-1).
+    async fn add_line(&self, agreement_id: &str, product_id: &str) -> PortResult<String> {
+        let _ = (agreement_id, product_id);
+        Err(one_way())
+    }
+    /// Sets a line's quantity from today on. Absolute: the adapter reads the current quantity
+    /// and changes it by the difference, so a repeated call changes nothing.
+    async fn set_line_quantity(
+        &self,
+        agreement_id: &str,
+        line_id: &str,
+        quantity: f64,
+    ) -> PortResult<()> {
+        let _ = (agreement_id, line_id, quantity);
+        Err(one_way())
+    }
 }
 
 /// A tenant with its offering items.
@@ -195,6 +223,18 @@ pub trait Store: Send + Sync {
     async fn put_cursor(&self, partner: &str, c: &SyncCursor) -> PortResult<()>;
     async fn status(&self, partner: &str) -> PortResult<PartnerStatus>;
     async fn put_status(&self, partner: &str, s: &PartnerStatus) -> PortResult<()>;
+    /// Takes the lease `key` for `owner` until `until` (a conditional write); false when another
+    /// owner holds an unexpired lease. Serialises the PSA writes of one company across runs.
+    async fn lease(
+        &self,
+        partner: &str,
+        key: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> PortResult<bool>;
+    /// Gives the lease back (only if `owner` still holds it).
+    async fn release(&self, partner: &str, key: &str, owner: &str) -> PortResult<()>;
 }
 
 /// A partner's credentials (Secrets Manager).

@@ -91,6 +91,7 @@ impl World {
         let clock = Arc::new(TestClock(Mutex::new(start_time())));
         sandbox.connectwise.set_now(start_time());
         sandbox.platform.set_now(start_time());
+        sandbox.autotask.set_now(start_time());
         sandbox
             .connectwise
             .add_instance(CW_COMPANY, CW_PUBLIC, CW_PRIVATE);
@@ -205,6 +206,7 @@ products:
         self.clock.set(t);
         self.sandbox.connectwise.set_now(t);
         self.sandbox.platform.set_now(t);
+        self.sandbox.autotask.set_now(t);
     }
 
     /// A PSA company with an open-ended agreement started on 2026-01-01; returns (company, agreement).

@@ -3,7 +3,7 @@
 use domain::rules::settings::{AutotaskCredentials, PsaCredentials};
 use e2e::*;
 use psa_bridge_cli::ops;
-use sandbox::{AtNewCompany, AtNewContract};
+use sandbox::{AtNewCompany, AtNewContract, Fault, FaultKind};
 use serde_json::{json, Value};
 
 const AT_USER: &str = "api@acme-msp.example";
@@ -14,15 +14,28 @@ struct At {
     w: World,
     ws: i64,
     srv: i64,
+    stor_free: i64,
+    stor_billed: i64,
+    azure: i64,
 }
 
 async fn autotask_world() -> At {
+    autotask_world_with("").await
+}
+
+/// An Autotask partner with the demo services and storage usage products; `extra` is appended
+/// to the partner file.
+async fn autotask_world_with(extra: &str) -> At {
     let w = World::bare().await;
     let at = &w.sandbox.autotask;
     at.add_api_user(AT_USER, AT_SECRET, AT_CODE);
+    at.add_billing_code("Cloud services");
     let ws = at.add_service("ACR-WS", "Monthly");
     let srv = at.add_service("ACR-SRV", "Monthly");
     at.add_service("ACR-STOR", "Monthly");
+    let stor_free = at.add_service("ACR-STOR free", "Monthly");
+    let stor_billed = at.add_service("ACR-STOR billed", "Monthly");
+    let azure = at.add_service("ACR-AZURE", "Monthly");
     ops::set_credentials(
         &w.ctx,
         PARTNER,
@@ -37,14 +50,27 @@ async fn autotask_world() -> At {
     .await
     .expect("Autotask credentials verified and stored");
     let yaml = w
-        .partner_yaml("")
+        .partner_yaml(extra)
         .replace("psa: connectwise", "psa: autotask")
         .replace(
             "  - { item: mailboxes, product: ACR-O365, free: true }\n",
             "",
+        )
+        // Seed 004: backup storage free, with class 1 and class 2 usage products (R-MAP-3).
+        .replace(
+            "product: ACR-STOR, default: true }",
+            "product: ACR-STOR, class1: ACR-STOR free, class2: ACR-STOR billed, free: true, \
+             default: true }",
         );
     w.apply(&yaml).await.expect("Autotask partner applies");
-    At { w, ws, srv }
+    At {
+        w,
+        ws,
+        srv,
+        stor_free,
+        stor_billed,
+        azure,
+    }
 }
 
 fn contract(at: &At, name: &str, payg: &str) -> (i64, i64) {
@@ -160,4 +186,252 @@ async fn r_set_4_autotask_bad_credentials_are_named_and_nothing_stored() {
     }
     let stored = w.aws.secretsmanager.list_secrets().send().await.unwrap();
     assert!(stored.secret_list.unwrap_or_default().is_empty());
+}
+
+fn no_failures(out: &Value) {
+    assert_eq!(out["failures"], Value::Array(vec![]), "{out}");
+}
+
+fn tenant_id(at: &At, company: i64) -> String {
+    at.w.tenant_of(company).expect("tenant")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// (status, value, overage) of the default storage.
+fn storage(at: &At, company: i64) -> (i64, Option<f64>, Option<f64>) {
+    let infra = at.w.account.default_infra_id.clone();
+    let (st, v, o) =
+        at.w.item(&tenant_id(at, company), "storage", Some(infra.as_str()));
+    (st, v.as_f64(), o.as_f64())
+}
+
+// R-MAP-3 R-PROV-3 R-PROV-4
+#[tokio::test]
+async fn r_map_3_seed_004_storage_scenarios_and_a_contract_flipped_from_prepaid_to_payg() {
+    let at = autotask_world().await;
+    let a = &at.w.sandbox.autotask;
+    let (prepaid, prepaid_k) = contract(&at, "Prepaid class 2", "No");
+    a.add_contract_service(prepaid_k, at.stor_billed, 100.0);
+    let (payg2, k2) = contract(&at, "PAYG class 2", "Yes");
+    a.add_contract_service(k2, at.stor_billed, 0.0);
+    let (payg12, k12) = contract(&at, "PAYG class 1 and 2", "Yes");
+    a.add_contract_service(k12, at.stor_free, 0.0);
+    a.add_contract_service(k12, at.stor_billed, 0.0);
+    no_failures(&at.w.sync("full").await);
+
+    // Seed 004 "PREPAID Class 2 (billed) usage": 100 GB prepaid -> a hard 100 GB quota.
+    let gb100 = Some(100.0 * GIB);
+    assert_eq!(storage(&at, prepaid), (1, gb100, gb100));
+    // "PAYG Class 2 (billed) usage" and "PAYG Class 1 and Class 2 usage": unlimited.
+    assert_eq!(storage(&at, payg2), (1, None, None));
+    assert_eq!(storage(&at, payg12), (1, None, None));
+
+    // The contract is flipped from prepaid to PAYG: the next incremental pass sees it.
+    at.w.advance(chrono::Duration::minutes(15));
+    a.update_contract(prepaid_k, |c| {
+        for u in c
+            .user_defined_fields
+            .iter_mut()
+            .filter(|u| u.name == "PAYG")
+        {
+            u.value = Some("Yes".into());
+        }
+    });
+    no_failures(&at.w.sync("incremental").await);
+    assert_eq!(storage(&at, prepaid), (1, None, None));
+}
+
+/// An Autotask partner with two-way sync on and the Azure product mapped.
+async fn two_way_world() -> At {
+    autotask_world_with(
+        "switches: { two_way_sync: true }\n\
+         two_way: { allocation_code: Cloud services, period_type: monthly }\n\
+         public_cloud:\n  - { vendor: azure, product: ACR-AZURE }\n",
+    )
+    .await
+}
+
+/// A company with a prepaid contract holding 5 workstations, synced once.
+async fn synced_prepaid(at: &At, name: &str) -> (i64, i64, String) {
+    let (co, k) = contract(at, name, "No");
+    at.w.sandbox.autotask.add_contract_service(k, at.ws, 5.0);
+    no_failures(&at.w.sync("full").await);
+    let t = tenant_id(at, co);
+    let (st, v, _) = at.w.item(&t, "workstations", None);
+    assert_eq!((st, v.as_f64()), (1, Some(5.0)));
+    at.w.advance(chrono::Duration::minutes(15));
+    (co, k, t)
+}
+
+/// Units today of each service on the contract: (service id, units).
+fn services(at: &At, contract: i64) -> Vec<(i64, f64)> {
+    let a = &at.w.sandbox.autotask;
+    let mut out: Vec<(i64, f64)> = a
+        .contract_services(contract)
+        .iter()
+        .map(|cs| {
+            (
+                cs["serviceID"].as_i64().unwrap(),
+                a.units(cs["id"].as_i64().unwrap()),
+            )
+        })
+        .collect();
+    out.sort_by_key(|(s, _)| *s);
+    out
+}
+
+// R-TWO-1
+#[tokio::test]
+async fn r_two_1_a_service_turned_on_or_off_on_the_platform_follows_into_the_contract() {
+    let at = two_way_world().await;
+    let (_, k, t) = synced_prepaid(&at, "Two Way Co").await;
+    let p = &at.w.sandbox.platform;
+
+    // Servers turned on by a person with 3: the contract gets the service with 3 units.
+    p.set_quota_by_hand(&t, "servers", None, Some(3.0), Some(3.0));
+    at.w.advance(chrono::Duration::minutes(1));
+    no_failures(&at.w.sync("incremental").await);
+    assert_eq!(services(&at, k), vec![(at.ws, 5.0), (at.srv, 3.0)]);
+    let (st, v, _) = at.w.item(&t, "servers", None);
+    assert_eq!(
+        (st, v.as_f64()),
+        (1, Some(3.0)),
+        "kept as the person set it"
+    );
+
+    // Workstations turned off: its units go to 0 and it is not turned back on.
+    at.w.advance(chrono::Duration::minutes(15));
+    p.set_status_by_hand(&t, "workstations", None, false);
+    at.w.advance(chrono::Duration::minutes(1));
+    no_failures(&at.w.sync("incremental").await);
+    assert_eq!(services(&at, k), vec![(at.ws, 0.0), (at.srv, 3.0)]);
+    assert_eq!(at.w.item(&t, "workstations", None).0, 0);
+
+    // A full pass later changes nothing on either side.
+    at.w.advance(chrono::Duration::hours(25));
+    let out = at.w.sync("full").await;
+    no_failures(&out);
+    assert_eq!(services(&at, k), vec![(at.ws, 0.0), (at.srv, 3.0)]);
+    assert_eq!(at.w.item(&t, "workstations", None).0, 0);
+    assert_eq!(at.w.item(&t, "servers", None).0, 1);
+}
+
+// R-TWO-2 R-MAP-4
+#[tokio::test]
+async fn r_two_2_azure_storages_1_to_n_enable_one_product_and_disabling_them_all_removes_it() {
+    let at = two_way_world().await;
+    let p = &at.w.sandbox.platform;
+    let az1 = p.add_storage(&at.w.account.tenant_id, "Azure 1", "azure");
+    let az2 = p.add_storage(&at.w.account.tenant_id, "Azure 2", "azure");
+    let (co, k, t) = synced_prepaid(&at, "Azure Co").await;
+
+    p.set_status_by_hand(&t, "storage", Some(&az1), true);
+    p.set_status_by_hand(&t, "storage", Some(&az2), true);
+    at.w.advance(chrono::Duration::minutes(1));
+    no_failures(&at.w.sync("incremental").await);
+    assert_eq!(
+        services(&at, k),
+        vec![(at.ws, 5.0), (at.azure, 1.0)],
+        "one Azure product for two Azure storages"
+    );
+    // The vendor's storages are left as the person set them; the platform's own storage is
+    // independent of them (still assigned as the default storage).
+    assert_eq!(at.w.item(&t, "storage", Some(&az1)).0, 1);
+    assert_eq!(storage(&at, co).0, 1);
+
+    at.w.advance(chrono::Duration::minutes(15));
+    p.set_status_by_hand(&t, "storage", Some(&az1), false);
+    at.w.advance(chrono::Duration::minutes(1));
+    no_failures(&at.w.sync("incremental").await);
+    assert_eq!(services(&at, k), vec![(at.ws, 5.0), (at.azure, 1.0)]);
+
+    at.w.advance(chrono::Duration::minutes(15));
+    p.set_status_by_hand(&t, "storage", Some(&az2), false);
+    at.w.advance(chrono::Duration::minutes(1));
+    no_failures(&at.w.sync("incremental").await);
+    assert_eq!(services(&at, k), vec![(at.ws, 5.0), (at.azure, 0.0)]);
+}
+
+// R-TWO-1 R-REL-2
+#[tokio::test]
+async fn r_two_1_a_service_is_never_added_twice_under_lost_answers_or_concurrent_runs() {
+    let at = two_way_world().await;
+    let (_, k, t) = synced_prepaid(&at, "Racy Co").await;
+    at.w.sandbox
+        .platform
+        .set_quota_by_hand(&t, "servers", None, Some(4.0), Some(4.0));
+    at.w.advance(chrono::Duration::minutes(1));
+    // The answers to the service create and to the adjustment are lost once each.
+    let faults = at.w.sandbox.autotask.faults();
+    faults.push(
+        Fault::new(FaultKind::DropResponseAfterWrite)
+            .method("POST")
+            .path_contains("/Services")
+            .times(1),
+    );
+    faults.push(
+        Fault::new(FaultKind::DropResponseAfterWrite)
+            .method("POST")
+            .path_contains("ServiceAdjustments")
+            .times(1),
+    );
+    // Two runs at the same time (a schedule tick and an operator's run).
+    let detail = json!({"partner": PARTNER, "pass": "incremental"});
+    let (a, b) = tokio::join!(
+        at.w.invoke("psa-bridge", "SyncPartner", detail.clone()),
+        at.w.invoke("psa-bridge", "SyncPartner", detail.clone()),
+    );
+    a.unwrap();
+    b.unwrap();
+    // Whatever failed is picked up by the next pass.
+    at.w.advance(chrono::Duration::minutes(15));
+    no_failures(&at.w.sync("incremental").await);
+    assert_eq!(
+        services(&at, k),
+        vec![(at.ws, 5.0), (at.srv, 4.0)],
+        "one service, units not doubled"
+    );
+    assert!(faults.pending().is_empty(), "every fault fired");
+}
+
+// R-MAP-5 R-TWO-1
+#[tokio::test]
+async fn bad_input_a_service_id_that_does_not_exist_or_an_unknown_allocation_code_stores_nothing() {
+    let at = autotask_world().await;
+    let base =
+        at.w.partner_yaml("")
+            .replace("psa: connectwise", "psa: autotask")
+            .replace(
+                "  - { item: mailboxes, product: ACR-O365, free: true }\n",
+                "",
+            );
+    let before = at.w.ctx.store.partner(PARTNER).await.unwrap();
+    let rows = [
+        (
+            base.replace("product: ACR-SRV", "product: \"999999\""),
+            "product \"999999\" does not exist",
+        ),
+        (
+            format!(
+                "{base}switches: {{ two_way_sync: true }}\n\
+                 two_way: {{ allocation_code: Nope, period_type: monthly }}\n"
+            ),
+            "allocation_code \"Nope\" does not exist",
+        ),
+        (
+            format!("{base}public_cloud:\n  - {{ vendor: azure, product: \"424242\" }}\n"),
+            "public cloud Microsoft Azure: product \"424242\" does not exist",
+        ),
+    ];
+    for (yaml, want) in rows {
+        let err = at.w.apply(&yaml).await.unwrap_err().to_string();
+        assert!(err.contains(want), "{err}");
+        assert_eq!(
+            at.w.ctx.store.partner(PARTNER).await.unwrap(),
+            before,
+            "nothing stored for: {want}"
+        );
+    }
 }

@@ -401,6 +401,18 @@ pub struct AtService {
     pub user_defined_fields: Vec<AtUdf>,
 }
 
+/// `BillingCodes` record (an allocation code; read only here).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AtBillingCode {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub is_active: bool,
+    /// Picklist value (2 = Recurring Contract Service, the kind services use).
+    pub use_type: i64,
+}
+
 /// Input of [`AutotaskFake::add_company`].
 #[derive(Debug, Clone, Default)]
 pub struct AtNewCompany {
@@ -439,9 +451,10 @@ enum Entity {
     ContractServiceUnits,
     ContractServiceAdjustments,
     Services,
+    BillingCodes,
 }
 
-const ALL_ENTITIES: [Entity; 7] = [
+const ALL_ENTITIES: [Entity; 8] = [
     Entity::Companies,
     Entity::Contacts,
     Entity::Contracts,
@@ -449,6 +462,7 @@ const ALL_ENTITIES: [Entity; 7] = [
     Entity::ContractServiceUnits,
     Entity::ContractServiceAdjustments,
     Entity::Services,
+    Entity::BillingCodes,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -593,6 +607,14 @@ const CONTRACT_SERVICE_ADJUSTMENT_FIELDS: &[FieldDef] = &[
     fd("allowRepeatService", Ty::Bool, 0),
 ];
 
+const BILLING_CODE_FIELDS: &[FieldDef] = &[
+    fd("id", Ty::Long, RO),
+    fd("name", Ty::Str, RO),
+    fd("description", Ty::Str, RO),
+    fd("isActive", Ty::Bool, RO),
+    fd("useType", Ty::Int, RO | PICK),
+];
+
 const SERVICE_FIELDS: &[FieldDef] = &[
     fd("id", Ty::Long, RO),
     fd("name", Ty::Str, REQ),
@@ -618,6 +640,7 @@ impl Entity {
             Entity::ContractServiceUnits => "ContractServiceUnits",
             Entity::ContractServiceAdjustments => "ContractServiceAdjustments",
             Entity::Services => "Services",
+            Entity::BillingCodes => "BillingCodes",
         }
     }
     /// Singular name (entityInformation `name`, error messages).
@@ -630,6 +653,7 @@ impl Entity {
             Entity::ContractServiceUnits => "ContractServiceUnit",
             Entity::ContractServiceAdjustments => "ContractServiceAdjustment",
             Entity::Services => "Service",
+            Entity::BillingCodes => "BillingCode",
         }
     }
     fn fields(self) -> &'static [FieldDef] {
@@ -641,6 +665,7 @@ impl Entity {
             Entity::ContractServiceUnits => CONTRACT_SERVICE_UNIT_FIELDS,
             Entity::ContractServiceAdjustments => CONTRACT_SERVICE_ADJUSTMENT_FIELDS,
             Entity::Services => SERVICE_FIELDS,
+            Entity::BillingCodes => BILLING_CODE_FIELDS,
         }
     }
     fn field(self, name: &str) -> Option<&'static FieldDef> {
@@ -688,6 +713,7 @@ const CANONICAL_SEGMENTS: &[&str] = &[
     "ContractServiceUnits",
     "ContractServiceAdjustments",
     "Services",
+    "BillingCodes",
     "ServiceAdjustments",
     "ServiceUnits",
     "query",
@@ -865,6 +891,7 @@ struct AtState {
     units: Table<AtContractServiceUnit>,
     adjustments: Table<AtContractServiceAdjustment>,
     services: Table<AtService>,
+    billing_codes: Table<AtBillingCode>,
     /// (contract id, contract service id)
     contract_index: BTreeSet<(i64, i64)>,
     /// (contract service id, unit id)
@@ -928,6 +955,14 @@ impl AtState {
             picks(PERIOD_TYPES),
         );
         picklists.insert((Entity::Services, "periodType"), picks(PERIOD_TYPES));
+        picklists.insert(
+            (Entity::BillingCodes, "useType"),
+            picks(&[
+                (1, "Work Type"),
+                (2, "Recurring Contract Service"),
+                (3, "Material"),
+            ]),
+        );
         let mut udfs = BTreeMap::new();
         udfs.insert(
             Entity::Contracts,
@@ -950,6 +985,21 @@ impl AtState {
             units: Table::new(72_000_000),
             adjustments: Table::new(83_000_000),
             services: Table::new(2_900_000),
+            billing_codes: {
+                let mut t = Table::new(DEFAULT_BILLING_CODE_ID);
+                let id = t.alloc();
+                t.put(
+                    id,
+                    AtBillingCode {
+                        id,
+                        name: "Recurring Services".into(),
+                        description: Some("Default allocation code for services".into()),
+                        is_active: true,
+                        use_type: 2,
+                    },
+                );
+                t
+            },
             contract_index: BTreeSet::new(),
             unit_index: BTreeSet::new(),
         }
@@ -1104,6 +1154,7 @@ impl AtState {
             Entity::ContractServiceUnits => it(&self.units, range, rev),
             Entity::ContractServiceAdjustments => it(&self.adjustments, range, rev),
             Entity::Services => it(&self.services, range, rev),
+            Entity::BillingCodes => it(&self.billing_codes, range, rev),
         }
     }
 
@@ -1116,6 +1167,7 @@ impl AtState {
             Entity::ContractServiceUnits => self.units.rows.get(&id).map(|r| &r.json),
             Entity::ContractServiceAdjustments => self.adjustments.rows.get(&id).map(|r| &r.json),
             Entity::Services => self.services.rows.get(&id).map(|r| &r.json),
+            Entity::BillingCodes => self.billing_codes.rows.get(&id).map(|r| &r.json),
         }
     }
 
@@ -1724,6 +1776,24 @@ impl AutotaskFake {
                     external_id: None,
                     last_modified_date: now,
                     user_defined_fields: udfs,
+                },
+            );
+            id
+        })
+    }
+
+    /// Adds an active allocation code (billing code of use type Recurring Contract Service).
+    pub fn add_billing_code(&self, name: &str) -> i64 {
+        self.with(|st, _| {
+            let id = st.billing_codes.alloc();
+            st.billing_codes.put(
+                id,
+                AtBillingCode {
+                    id,
+                    name: name.to_string(),
+                    description: None,
+                    is_active: true,
+                    use_type: 2,
                 },
             );
             id
@@ -3480,6 +3550,7 @@ mod tests {
             keys::<AtContractServiceAdjustment>(),
         );
         check(Entity::Services, keys::<AtService>());
+        check(Entity::BillingCodes, keys::<AtBillingCode>());
     }
 
     #[test]

@@ -504,6 +504,17 @@ impl PfState {
         id
     }
 
+    /// The catalogue entry of an item available to the tenant (test control: panics if absent).
+    fn available_entry(&self, tenant_id: &str, name: &str, infra_id: Option<&str>) -> CatalogEntry {
+        self.available(tenant_id)
+            .iter()
+            .find(|e| e.name == name && e.infra_id.as_deref() == infra_id)
+            .cloned()
+            .unwrap_or_else(|| {
+                panic!("psa-sandbox: item {name}/{infra_id:?} not available to {tenant_id}")
+            })
+    }
+
     fn visible_infra(&self, partner: &str) -> Vec<&Infra> {
         let mut ids: Vec<&str> = self
             .catalog
@@ -769,16 +780,46 @@ impl PlatformFake {
         })
     }
 
-    /// Adds another platform-owned storage (new location + infra, backend `azure`) available to
-    /// the partner: a `storage` item for it joins the catalogue; existing customers get it with
-    /// status 0.
+    /// Adds another platform-owned storage (new location + infra, backend `acronis`) available
+    /// to the partner: a `storage` item for it joins the catalogue; existing customers get it
+    /// with status 0.
     pub fn add_infra(&self, partner_tenant_id: &str, name: &str) -> String {
+        self.add_storage(partner_tenant_id, name, "acronis")
+    }
+
+    /// Adds a storage with the given `backend_type` (`azure`, `amazon_s3`, `s3_compatible` for
+    /// public cloud storages) available to the partner, as [`PlatformFake::add_infra`] does.
+    pub fn add_storage(
+        &self,
+        partner_tenant_id: &str,
+        name: &str,
+        backend: &'static str,
+    ) -> String {
         self.with(|st, now| {
             assert!(
                 st.catalog.contains_key(partner_tenant_id),
                 "psa-sandbox: {partner_tenant_id} is not a partner made by add_partner"
             );
-            st.add_infra(partner_tenant_id, name, "azure", now)
+            st.add_infra(partner_tenant_id, name, backend, now)
+        })
+    }
+
+    /// A person switching an offering item on or off in the console (quota kept): status,
+    /// bumped `updated_at`. The item must be in the tenant's catalogue.
+    pub fn set_status_by_hand(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        infra_id: Option<&str>,
+        enabled: bool,
+    ) {
+        self.with(|st, now| {
+            let entry = st.available_entry(tenant_id, name, infra_id);
+            let status = u8::from(enabled);
+            let k = st.put_item(tenant_id, &entry, status, now);
+            let it = st.items.get_mut(&k).expect("item");
+            it.status = status;
+            it.updated_at = now;
         })
     }
 
@@ -835,14 +876,7 @@ impl PlatformFake {
         overage: Option<f64>,
     ) {
         self.with(|st, now| {
-            let entry = st
-                .available(tenant_id)
-                .iter()
-                .find(|e| e.name == name && e.infra_id.as_deref() == infra_id)
-                .cloned()
-                .unwrap_or_else(|| {
-                    panic!("psa-sandbox: item {name}/{infra_id:?} not available to {tenant_id}")
-                });
+            let entry = st.available_entry(tenant_id, name, infra_id);
             let k = st.put_item(tenant_id, &entry, 1, now);
             let v = st.next_version(now);
             let it = st.items.get_mut(&k).expect("item");

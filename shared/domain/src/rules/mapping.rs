@@ -102,6 +102,7 @@ mod tests {
                 identifier: format!("P-{p}"),
             }),
             free,
+            usage: Default::default(),
         }
     }
 
@@ -109,6 +110,7 @@ mod tests {
         ProductMapping {
             items,
             default_storage: default.map(Into::into),
+            public_cloud: vec![],
         }
     }
 

@@ -4,3 +4,4 @@ pub mod companies;
 pub mod mapping;
 pub mod provisioning;
 pub mod settings;
+pub mod twoway;

@@ -4,7 +4,8 @@
 
 use crate::model::{
     Agreement, AgreementWithLines, CompanyRecord, CurrentItem, GuardSettings, ItemKey, ItemMapping,
-    Line, Mapping, Partner, PricingMode, ProductMapping, PsaCompany, Quota, Tenant, TenantNameFrom,
+    Line, Mapping, Partner, PricingMode, ProductMapping, PsaCompany, Quota, StorageRole, Tenant,
+    TenantNameFrom,
 };
 use crate::plan::{Change, CompanyPlan, Plan};
 use chrono::{Days, Months, NaiveDate};
@@ -170,38 +171,68 @@ fn scale(item: &ItemKey, quantity: f64) -> f64 {
 /// sum of quantities; both → prepaid quantity as soft quota, unlimited overage, usage to the
 /// PAYG line; no line → free ? unlimited : 0. R-PROV-5: a non-default storage without a line is
 /// 0 even when free.
+///
+/// R-MAP-3: a storage location's lines are those of any of its products (quota and total,
+/// class 1, class 2, geo-redundant): any of them enables the storage. The prepaid quantity is
+/// that of the quota-and-total product when it has prepaid lines (it covers everything);
+/// otherwise the sum over the usage products (class 1 + class 2 + geo-redundant make up the
+/// total, so together they bound it).
 pub fn desired_item(
     m: &ItemMapping,
     lines: &[ActiveLine],
     default_storage: Option<&str>,
 ) -> DesiredItem {
-    let product = m.product.as_ref().map(|p| p.id.as_str());
-    let mine: Vec<&ActiveLine> = lines
+    let role_of = |l: &ActiveLine| {
+        m.products()
+            .find(|(_, p)| p.id == l.product_id)
+            .map(|(r, _)| r)
+    };
+    let mine: Vec<(StorageRole, &ActiveLine)> = lines
         .iter()
-        .filter(|l| Some(l.product_id.as_str()) == product)
+        .filter_map(|l| role_of(l).map(|r| (r, l)))
         .collect();
-    let prepaid: f64 = mine
+    let prepaid_of = |total: bool| -> (bool, f64) {
+        let ls: Vec<f64> = mine
+            .iter()
+            .filter(|(r, l)| l.kind == LineKind::Prepaid && (*r == StorageRole::Total) == total)
+            .map(|(_, l)| l.quantity)
+            .collect();
+        (!ls.is_empty(), ls.iter().sum())
+    };
+    let (has_total_prepaid, total_prepaid) = prepaid_of(true);
+    let (has_usage_prepaid, usage_prepaid) = prepaid_of(false);
+    let (has_prepaid, prepaid) = if has_total_prepaid {
+        (true, total_prepaid)
+    } else {
+        (has_usage_prepaid, usage_prepaid)
+    };
+    // Usage goes to the quota-and-total product's PAYG line when there is one.
+    let payg = mine
         .iter()
-        .filter(|l| l.kind == LineKind::Prepaid)
-        .map(|l| l.quantity)
-        .sum();
-    let has_prepaid = mine.iter().any(|l| l.kind == LineKind::Prepaid);
-    let payg = mine.iter().find(|l| l.kind == LineKind::Payg);
+        .filter(|(_, l)| l.kind == LineKind::Payg)
+        .min_by_key(|(r, _)| *r)
+        .map(|(_, l)| *l);
+    let by_usage_products = mine.iter().any(|(r, _)| *r != StorageRole::Total);
+    let line_rule = if by_usage_products {
+        "R-MAP-3"
+    } else {
+        "R-PROV-4"
+    };
     let payg_billing = |l: &ActiveLine| Billing::Payg {
         line_id: l.line_id.clone(),
         agreement_id: l.agreement_id.clone(),
     };
     let (quota, billing, rule) = match (has_prepaid, payg) {
-        (false, Some(l)) => (Quota::UNLIMITED, payg_billing(l), "R-PROV-4"),
+        (false, Some(l)) => (Quota::UNLIMITED, payg_billing(l), line_rule),
         (true, None) => (
             Quota::hard(scale(&m.item, prepaid)),
             Billing::Prepaid,
-            "R-PROV-4",
+            line_rule,
         ),
         (true, Some(l)) => (
             Quota::soft(scale(&m.item, prepaid)),
             payg_billing(l),
-            "R-PROV-4",
+            line_rule,
         ),
         (false, None) => {
             let non_default_storage =
@@ -233,15 +264,12 @@ pub fn desired_items(mapping: &ProductMapping, lines: &[ActiveLine]) -> Vec<Desi
         .iter()
         .map(|m| desired_item(m, lines, default_storage))
         .collect();
-    let storage_products: Vec<&str> = mapping
-        .items
-        .iter()
-        .filter(|m| m.item.is_storage())
-        .filter_map(|m| m.product.as_ref().map(|p| p.id.as_str()))
-        .collect();
-    let any_storage_line = lines
-        .iter()
-        .any(|l| storage_products.contains(&l.product_id.as_str()));
+    let any_storage_line = lines.iter().any(|l| {
+        mapping
+            .items
+            .iter()
+            .any(|m| m.item.is_storage() && m.has_product(&l.product_id))
+    });
     if !any_storage_line {
         for d in out.iter_mut() {
             if d.item.infra_id.is_some() && d.item.infra_id.as_deref() == default_storage {
@@ -255,12 +283,9 @@ pub fn desired_items(mapping: &ProductMapping, lines: &[ActiveLine]) -> Vec<Desi
 
 /// Whether the company has at least one active line of a mapped product.
 pub fn has_mapped_line(mapping: &ProductMapping, lines: &[ActiveLine]) -> bool {
-    lines.iter().any(|l| {
-        mapping
-            .items
-            .iter()
-            .any(|m| m.product.as_ref().is_some_and(|p| p.id == l.product_id))
-    })
+    lines
+        .iter()
+        .any(|l| mapping.items.iter().any(|m| m.has_product(&l.product_id)))
 }
 
 fn quota_eq(a: &Quota, b: &Quota) -> bool {

@@ -3,15 +3,15 @@
 
 use crate::error::PortError;
 use crate::model::{
-    AgreementWithLines, CompanyRecord, CurrentItem, ItemKey, Mapping, Partner, PsaCompany, PsaKind,
-    Tenant,
+    AgreementWithLines, CloudVendor, CompanyRecord, CurrentItem, ItemKey, Mapping, Partner,
+    PsaCompany, PsaKind, Tenant,
 };
 use crate::plan::{Change, CompanyPlan, CompanyProblem, Plan};
 use crate::ports::{
     AgreementQuery, CompanyQuery, NewTenant, PartnerClients, PartnerStatus, QuotaSet, RunSummary,
     Store, TenantWithItems,
 };
-use crate::rules::{companies, mapping, provisioning};
+use crate::rules::{companies, mapping, provisioning, twoway};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -139,6 +139,8 @@ struct Snapshot {
     records: HashMap<String, CompanyRecord>,
     psa_since: Option<DateTime<Utc>>,
     platform_cursor: Option<String>,
+    /// Public cloud storages by infra id (R-TWO-2; read only when two-way sync needs them).
+    infra_vendors: BTreeMap<String, CloudVendor>,
 }
 
 /// Runs a sync for one partner. Records, cursor and status are written unless it is a dry run.
@@ -217,7 +219,7 @@ pub async fn run(
             tenant: tenant.map(|t| &t.tenant),
             tenant_items: tenant.map_or(&no_items[..], |t| t.items.as_slice()),
         };
-        let p = provisioning::plan_company(partner, &company_snap, today);
+        let p = twoway::plan_company(partner, &company_snap, &snap.infra_vendors, today);
         if let Some(problem) = &p.problem {
             report.plan.problems.push(CompanyProblem {
                 company_id: cid.clone(),
@@ -352,8 +354,12 @@ async fn read_snapshot(
 ) -> Result<Snapshot, PortError> {
     let psa = clients.psa.as_ref();
     let platform = clients.platform.as_ref();
-    // Only the offering items the mapping manages are kept (the others are never touched).
-    let managed = |k: &ItemKey| partner.mapping.items.iter().any(|m| m.item == *k);
+    // Only the offering items the mapping manages are kept (the others are never touched),
+    // and, for two-way sync of public cloud storages (R-TWO-2), the other storages.
+    let clouds = twoway::enabled(partner) && !partner.mapping.public_cloud.is_empty();
+    let managed = |k: &ItemKey| {
+        partner.mapping.items.iter().any(|m| m.item == *k) || (clouds && k.is_storage())
+    };
     let mut snap = Snapshot {
         companies: HashMap::new(),
         agreements: HashMap::new(),
@@ -363,6 +369,7 @@ async fn read_snapshot(
         records: HashMap::new(),
         psa_since: None,
         platform_cursor: None,
+        infra_vendors: BTreeMap::new(),
     };
     let agreements = match scope {
         Scope::Full => {
@@ -546,6 +553,14 @@ async fn read_snapshot(
     for list in snap.agreements.values_mut() {
         list.sort_by(|a, b| a.agreement.id.cmp(&b.agreement.id));
     }
+    if clouds && !snap.considered.is_empty() {
+        snap.infra_vendors = platform
+            .storage_locations()
+            .await?
+            .into_iter()
+            .filter_map(|l| Some((l.infra_id.clone(), l.vendor()?)))
+            .collect();
+    }
     Ok(snap)
 }
 
@@ -570,7 +585,7 @@ async fn apply_company(
     if let Some(o) = &original {
         record.version = o.version;
     }
-    let result = apply_changes(partner, clients, store, &plan.changes, &mut record).await;
+    let result = apply_changes(partner, clients, store, &plan.changes, &mut record, now).await;
     let (applied, error) = match result {
         Ok(n) => (n, plan.problem.clone()),
         Err((n, e)) => (n, Some(e)),
@@ -605,11 +620,38 @@ async fn apply_changes(
     store: &dyn Store,
     changes: &[Change],
     record: &mut CompanyRecord,
+    now: DateTime<Utc>,
 ) -> Result<usize, (usize, String)> {
     let platform = clients.platform.as_ref();
     let cid = record.company_id.clone();
     let fail = |n: usize, what: &str, e: PortError| (n, format!("company {cid}: {what}: {e}"));
     let mut applied = 0;
+    // Two-way sync's PSA writes come first (the quota changes below assume them), by one run
+    // at a time per company (a lease), each after a fresh read of the contract.
+    let psa_writes: Vec<&Change> = changes.iter().filter(|c| c.writes_psa()).collect();
+    if !psa_writes.is_empty() {
+        let key = format!("psa-lines#{cid}");
+        let owner = uuid::Uuid::new_v4().to_string();
+        let until = now + chrono::Duration::minutes(5);
+        match store.lease(&partner.id, &key, &owner, now, until).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err((
+                    0,
+                    format!(
+                        "company {cid}: another run is updating its contract; it is synced \
+                         again at the next pass"
+                    ),
+                ))
+            }
+            Err(e) => return Err(fail(0, "taking the lease on its contract failed", e)),
+        }
+        let written = write_lines(clients, &psa_writes).await;
+        if let Err(e) = store.release(&partner.id, &key, &owner).await {
+            tracing::warn!(company_id = %cid, error = %e, "lease not released; it expires");
+        }
+        applied += written.map_err(|(n, e)| fail(n, "updating its contract failed", e))?;
+    }
     let mut tenant_id = record.tenant_id().map(str::to_owned);
     let mut quotas: BTreeMap<String, Vec<QuotaSet>> = BTreeMap::new();
     for c in changes {
@@ -696,6 +738,67 @@ async fn apply_changes(
         applied += 1;
     }
     Ok(applied)
+}
+
+/// Two-way sync's PSA writes (R-TWO-1, R-TWO-2). Each reads the contract first: a product the
+/// contract already holds is not added again (a retried or concurrent run, a lost answer), and
+/// quantities are absolute.
+async fn write_lines(
+    clients: &PartnerClients,
+    writes: &[&Change],
+) -> Result<usize, (usize, PortError)> {
+    let psa = clients.psa.as_ref();
+    let mut done = 0;
+    for c in writes {
+        let r = match c {
+            Change::AddLine {
+                agreement_id,
+                product,
+                quantity,
+                ..
+            } => {
+                let find = || async {
+                    Ok::<_, PortError>(
+                        psa.lines(agreement_id)
+                            .await?
+                            .into_iter()
+                            .find(|l| l.product_id == product.id)
+                            .map(|l| l.id),
+                    )
+                };
+                let line_id = match find().await {
+                    Ok(Some(id)) => Ok(id),
+                    Ok(None) => match psa.add_line(agreement_id, &product.id).await {
+                        Ok(id) => Ok(id),
+                        // The answer may have been lost after the write: look again.
+                        Err(e) if e.is_retryable() => match find().await {
+                            Ok(Some(id)) => Ok(id),
+                            _ => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                };
+                match line_id {
+                    Ok(id) if *quantity != 0.0 => {
+                        psa.set_line_quantity(agreement_id, &id, *quantity).await
+                    }
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Change::SetLineQuantity {
+                agreement_id,
+                line_id,
+                new,
+                ..
+            } => psa.set_line_quantity(agreement_id, line_id, *new).await,
+            _ => continue,
+        };
+        r.map_err(|e| (done, e))?;
+        done += 1;
+    }
+    Ok(done)
 }
 
 /// The administrator to invite: the plan's contact, completed with its e-mail from the PSA

@@ -255,29 +255,35 @@ fn mapping() -> ProductMapping {
                 item: ItemKey::new("workstations", None),
                 product: prod("ws"),
                 free: false,
+                usage: Default::default(),
             },
             ItemMapping {
                 item: ItemKey::new("mailboxes", None),
                 product: prod("o365"),
                 free: true,
+                usage: Default::default(),
             },
             ItemMapping {
                 item: ItemKey::new("servers", None),
                 product: prod("srv"),
                 free: false,
+                usage: Default::default(),
             },
             ItemMapping {
                 item: ItemKey::new("storage", Some("cloud")),
                 product: prod("stor"),
                 free: false,
+                usage: Default::default(),
             },
             ItemMapping {
                 item: ItemKey::new("storage", Some("azure")),
                 product: prod("stor-az"),
                 free: true,
+                usage: Default::default(),
             },
         ],
         default_storage: Some("cloud".into()),
+        public_cloud: vec![],
     }
 }
 
@@ -446,6 +452,7 @@ fn partner() -> Partner {
         },
         guard: GuardSettings::default(),
         mapping: mapping(),
+        two_way: TwoWaySettings::default(),
         time_zone: "UTC".into(),
         full_sync_hours: 24,
         version: 1,
@@ -627,26 +634,31 @@ fn items_now(ws: Quota) -> Vec<CurrentItem> {
             key: ItemKey::new("workstations", None),
             enabled: true,
             quota: ws,
+            updated_at: None,
         },
         CurrentItem {
             key: ItemKey::new("mailboxes", None),
             enabled: true,
             quota: Quota::UNLIMITED,
+            updated_at: None,
         },
         CurrentItem {
             key: ItemKey::new("servers", None),
             enabled: false,
             quota: Quota::UNLIMITED,
+            updated_at: None,
         },
         CurrentItem {
             key: ItemKey::new("storage", Some("cloud")),
             enabled: true,
             quota: Quota::ZERO,
+            updated_at: None,
         },
         CurrentItem {
             key: ItemKey::new("storage", Some("azure")),
             enabled: false,
             quota: Quota::UNLIMITED,
+            updated_at: None,
         },
     ]
 }
@@ -875,4 +887,105 @@ fn r_prov_3_a_company_with_an_unclassified_contract_is_reported_and_left_alone()
         d(TODAY),
     );
     assert!(plan.problem.is_none());
+}
+
+fn storage_with_usage_products() -> ProductMapping {
+    ProductMapping {
+        items: vec![ItemMapping {
+            item: ItemKey::new("storage", Some("xyz")),
+            product: prod("xyz"),
+            free: true,
+            usage: StorageUsageProducts {
+                class1: prod("xyz-free"),
+                class2: prod("xyz-billed"),
+                geo: prod("xyz-gr"),
+            },
+        }],
+        default_storage: Some("xyz".into()),
+        public_cloud: vec![],
+    }
+}
+
+#[test]
+fn r_map_3_storage_quota_follows_the_lines_of_all_its_products() {
+    let gb = STORAGE_UNIT_BYTES;
+    let rows: Vec<(&str, Vec<ActiveLine>, Quota, &str)> = vec![
+        (
+            "seed 004: prepaid class 2 (billed) 100 GB -> hard quota 100 GB",
+            vec![active("l1", "xyz-billed", LineKind::Prepaid, 100.0)],
+            Quota::hard(100.0 * gb),
+            "R-MAP-3",
+        ),
+        (
+            "seed 004: PAYG class 2 only -> unlimited",
+            vec![active("l1", "xyz-billed", LineKind::Payg, 0.0)],
+            Quota::UNLIMITED,
+            "R-MAP-3",
+        ),
+        (
+            "seed 004: PAYG class 1 and class 2 -> unlimited",
+            vec![
+                active("l1", "xyz-free", LineKind::Payg, 0.0),
+                active("l2", "xyz-billed", LineKind::Payg, 0.0),
+            ],
+            Quota::UNLIMITED,
+            "R-MAP-3",
+        ),
+        (
+            "prepaid class 1 10 GB + class 2 50 GB -> they bound the total: 60 GB",
+            vec![
+                active("l1", "xyz-free", LineKind::Prepaid, 10.0),
+                active("l2", "xyz-billed", LineKind::Prepaid, 50.0),
+            ],
+            Quota::hard(60.0 * gb),
+            "R-MAP-3",
+        ),
+        (
+            "prepaid total 200 GB covers class 2 100 GB: 200 GB",
+            vec![
+                active("l1", "xyz", LineKind::Prepaid, 200.0),
+                active("l2", "xyz-billed", LineKind::Prepaid, 100.0),
+            ],
+            Quota::hard(200.0 * gb),
+            "R-MAP-3",
+        ),
+        (
+            "prepaid geo-redundant 20 GB + PAYG class 2 -> soft 20 GB, unlimited overage",
+            vec![
+                active("l1", "xyz-gr", LineKind::Prepaid, 20.0),
+                active("l2", "xyz-billed", LineKind::Payg, 0.0),
+            ],
+            Quota::soft(20.0 * gb),
+            "R-MAP-3",
+        ),
+        (
+            "only the quota-and-total product -> plain R-PROV-4",
+            vec![active("l1", "xyz", LineKind::Prepaid, 30.0)],
+            Quota::hard(30.0 * gb),
+            "R-PROV-4",
+        ),
+    ];
+    let m = storage_with_usage_products();
+    for (case, lines, quota, rule) in rows {
+        let items = desired_items(&m, &lines);
+        let s = find(&items, "storage", Some("xyz"));
+        assert_eq!((s.quota, s.enabled, s.rule), (quota, true, rule), "{case}");
+    }
+    // A class 2 line is a storage line: the default storage is not assigned by R-PROV-5 then,
+    // and a company with only that line has a mapped line (R-PROV-1 creates its tenant).
+    let lines = [active("l1", "xyz-billed", LineKind::Payg, 0.0)];
+    assert!(has_mapped_line(&m, &lines));
+    // PAYG usage is published to the quota-and-total product's line when it has one.
+    let lines = [
+        active("l2", "xyz-billed", LineKind::Payg, 0.0),
+        active("l1", "xyz", LineKind::Payg, 0.0),
+    ];
+    let items = desired_items(&m, &lines);
+    assert_eq!(
+        find(&items, "storage", Some("xyz")).billing,
+        Billing::Payg {
+            line_id: "l1".into(),
+            agreement_id: "a1".into()
+        }
+    );
 }
