@@ -39,6 +39,7 @@ fn probe_partner(id: &str, psa: &PsaCredentials, platform_url: &str) -> Partner 
         guard: Default::default(),
         mapping: Default::default(),
         two_way: Default::default(),
+        autotask: Default::default(),
         time_zone: "UTC".into(),
         full_sync_hours: 24,
         version: 0,
@@ -184,13 +185,26 @@ pub async fn apply_partner(ctx: &Ctx, yaml: &str) -> Result<Applied> {
         allocation_codes,
         locations,
     };
-    let partner = config::resolve(
-        &spec,
-        &tenant,
-        &catalog,
-        existing.as_ref().map_or(0, |p| p.version),
-    )
-    .map_err(|errs| anyhow!("partner {}: {}", spec.id, errs.join("\n  ")))?;
+    let version = existing.as_ref().map_or(0, |p| p.version);
+    let resolve = |catalog: &config::Catalog| {
+        config::resolve(&spec, &tenant, catalog, version)
+            .map_err(|errs| anyhow!("partner {}: {}", spec.id, errs.join("\n  ")))
+    };
+    // Services to create (R-TWO-1) are created only once the whole file is known to be good.
+    let to_create = config::products_to_create(&spec, &catalog);
+    let mut catalog = catalog;
+    if !to_create.is_empty() {
+        let planned = resolve(&config::with_planned_products(&catalog, &to_create))?;
+        for name in &to_create {
+            let created = clients
+                .psa
+                .create_product(name, &planned.two_way)
+                .await
+                .map_err(|e| anyhow!("partner {}: creating service {name:?}: {e}", spec.id))?;
+            catalog.products.push(created);
+        }
+    }
+    let partner = resolve(&catalog)?;
 
     // Company mappings: decide every one before writing any.
     let mut planned: Vec<CompanyRecord> = Vec::new();

@@ -1525,6 +1525,35 @@ impl PsaDirectory for Autotask {
         self.active_names("BillingCodes").await
     }
 
+    /// `POST Services` with the two-way defaults: allocation code (`billingCodeID`) and period
+    /// type (picklist value by its label).
+    async fn create_product(
+        &self,
+        name: &str,
+        defaults: &domain::model::TwoWaySettings,
+    ) -> PortResult<ProductRef> {
+        let period = self
+            .picklist_value("Services", "periodType", defaults.period_type.label())
+            .await?;
+        let mut body = json!({
+            "name": name.trim(),
+            "periodType": period.parse::<i64>().map(Value::from).unwrap_or(Value::from(period)),
+            "unitPrice": 0.0,
+            "isActive": true,
+        });
+        if let Some(code) = &defaults.allocation_code {
+            body["billingCodeID"] = json!(numeric_id("allocation code", &code.id)?);
+        }
+        let api = self.api().await?;
+        let v = self
+            .write(Method::POST, api.ep.url("Services")?, &body)
+            .await?;
+        Ok(ProductRef {
+            id: item_id(&v, "Services")?,
+            identifier: name.trim().to_owned(),
+        })
+    }
+
     /// `POST Contracts/{id}/Services` with the service's own unit price (units start at 0).
     async fn add_line(&self, agreement_id: &str, product_id: &str) -> PortResult<String> {
         let contract = numeric_id("contract", agreement_id)?;

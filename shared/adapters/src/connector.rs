@@ -75,7 +75,11 @@ pub fn clients_from_with(
             (Arc::new(c), Arc::new(move || n.load(Ordering::Relaxed)))
         }
         PsaCredentials::Autotask(at) => {
-            let a = Autotask::from_config(at, http.clone(), settings, autotask)?;
+            let mut a = Autotask::from_config(at, http.clone(), settings, autotask)?;
+            // R-PROV-3: the partner's own PAYG field name, when its file names one.
+            if let Some(field) = &partner.autotask.payg_field {
+                a = a.with_payg_field(field);
+            }
             let n = a.clone();
             (Arc::new(a), Arc::new(move || n.requests()))
         }

@@ -799,6 +799,7 @@ async fn r_set_3_the_connector_builds_an_autotask_client_for_the_configured_zone
         guard: GuardSettings::default(),
         mapping: ProductMapping::default(),
         two_way: Default::default(),
+        autotask: Default::default(),
         time_zone: "UTC".into(),
         full_sync_hours: 24,
         version: 0,

@@ -4,9 +4,9 @@
 //! platform's storage locations are known, naming every problem it finds.
 
 use crate::model::{
-    CloudProduct, CloudVendor, GuardSettings, ItemKey, ItemMapping, Partner, PeriodType,
-    ProductMapping, ProductRef, ProvisioningSettings, PsaKind, StorageUsageProducts, Switches,
-    TwoWaySettings,
+    AutotaskSettings, CloudProduct, CloudVendor, GuardSettings, ItemKey, ItemMapping, Partner,
+    PeriodType, ProductMapping, ProductRef, ProvisioningSettings, PsaKind, StorageUsageProducts,
+    Switches, TwoWaySettings,
 };
 use crate::rules::companies::MappingRequest;
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,9 @@ pub struct PartnerSpec {
     /// Two-way sync defaults (R-TWO-1); required when `switches.two_way_sync` is on.
     #[serde(default)]
     pub two_way: Option<TwoWaySpec>,
+    /// Autotask specifics (the PAYG contract field, R-PROV-3).
+    #[serde(default)]
+    pub autotask: AutotaskSettings,
     #[serde(default)]
     pub companies: Vec<CompanySpec>,
 }
@@ -114,6 +117,10 @@ pub struct ProductSpec {
     /// Storage only: the geo-redundant usage product (R-MAP-3).
     #[serde(default)]
     pub geo: Option<String>,
+    /// Autotask with two-way sync: create the service `product` names when the PSA lacks it,
+    /// with the two-way defaults (allocation code, period type).
+    #[serde(default)]
+    pub create: bool,
 }
 
 /// One company's mapping.
@@ -175,6 +182,32 @@ impl Catalog {
 /// Parses a partner file, naming the line and field of a problem.
 pub fn parse(yaml: &str) -> Result<PartnerSpec, String> {
     serde_yaml::from_str(yaml).map_err(|e| format!("partner file is not valid: {e}"))
+}
+
+/// The services the partner file asks to create (`create: true`) that the catalogue lacks.
+pub fn products_to_create(spec: &PartnerSpec, catalog: &Catalog) -> Vec<String> {
+    let mut out: Vec<String> = spec
+        .products
+        .iter()
+        .filter(|p| p.create)
+        .filter_map(|p| p.product.as_deref().map(str::trim))
+        .filter(|name| catalog.product(name).is_none())
+        .map(str::to_owned)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The catalogue as it will be once `names` are created (placeholder ids), to check a partner
+/// file completely before anything is created.
+pub fn with_planned_products(catalog: &Catalog, names: &[String]) -> Catalog {
+    let mut c = catalog.clone();
+    c.products.extend(names.iter().map(|n| ProductRef {
+        id: format!("(new) {n}"),
+        identifier: n.clone(),
+    }));
+    c
 }
 
 /// Builds the partner from its file, the PSA catalogue and the platform's storage locations.
@@ -243,6 +276,12 @@ pub fn resolve(
                 errors.push("more than one storage location is marked default".to_owned());
             }
             default_storage = infra_id.clone().or(default_storage);
+        }
+        if p.create && !(spec.psa == PsaKind::Autotask && spec.two_way.is_some()) {
+            errors.push(format!(
+                "{what}: create needs an Autotask partner with two_way (allocation_code, \
+                 period_type): new services get those defaults (R-TWO-1)"
+            ));
         }
         let has_usage = p.class1.is_some() || p.class2.is_some() || p.geo.is_some();
         if has_usage && infra_id.is_none() {
@@ -319,6 +358,20 @@ pub fn resolve(
             }
         }
     };
+    if spec.psa != PsaKind::Autotask && spec.autotask != AutotaskSettings::default() {
+        errors.push(format!(
+            "autotask: settings for Autotask, but this partner's PSA is {}",
+            spec.psa
+        ));
+    }
+    if spec
+        .autotask
+        .payg_field
+        .as_deref()
+        .is_some_and(|f| f.trim().is_empty())
+    {
+        errors.push("autotask.payg_field is empty".to_owned());
+    }
     if spec.switches.two_way_sync && spec.psa != PsaKind::Autotask {
         errors.push(format!(
             "switches.two_way_sync: two-way sync is an Autotask feature; {} partners sync one \
@@ -342,6 +395,7 @@ pub fn resolve(
             public_cloud,
         },
         two_way,
+        autotask: spec.autotask.clone(),
         time_zone: spec.time_zone.clone(),
         full_sync_hours: spec.sync.full_every_hours,
         version,

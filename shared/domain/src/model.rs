@@ -309,6 +309,15 @@ impl PeriodType {
     }
 }
 
+/// Autotask specifics of a partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutotaskSettings {
+    /// The contract user-defined field that marks PAYG contracts (R-PROV-3); the deployment's
+    /// default (`PAYG`) when absent.
+    pub payg_field: Option<String>,
+}
+
 /// Two-way sync defaults (R-TWO-1): the allocation code (Autotask billing code) and period type
 /// the services it adds carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -337,6 +346,8 @@ pub struct Partner {
     /// Two-way sync defaults (used when `switches.two_way_sync` is on).
     #[serde(default)]
     pub two_way: TwoWaySettings,
+    #[serde(default)]
+    pub autotask: AutotaskSettings,
     /// IANA time zone of the partner (dates such as "today" are taken there).
     pub time_zone: String,
     /// Full-pass cadence; the incremental pass runs every schedule tick.

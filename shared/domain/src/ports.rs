@@ -50,6 +50,16 @@ pub trait PsaDirectory: Send + Sync {
     async fn allocation_codes(&self) -> PortResult<Vec<ProductRef>> {
         Ok(Vec::new())
     }
+    /// Creates a product (an Autotask service) with two-way sync's default allocation code and
+    /// period type (R-TWO-1); the partner file asks for it with `create: true`.
+    async fn create_product(
+        &self,
+        name: &str,
+        defaults: &crate::model::TwoWaySettings,
+    ) -> PortResult<ProductRef> {
+        let _ = (name, defaults);
+        Err(one_way())
+    }
     /// Adds a product to an agreement with quantity 0; returns the new line's id (R-TWO-1).
     async fn add_line(&self, agreement_id: &str, product_id: &str) -> PortResult<String> {
         let _ = (agreement_id, product_id);

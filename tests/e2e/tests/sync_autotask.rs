@@ -435,3 +435,88 @@ async fn bad_input_a_service_id_that_does_not_exist_or_an_unknown_allocation_cod
         );
     }
 }
+
+// R-PROV-3
+#[tokio::test]
+async fn r_prov_3_the_payg_field_name_is_the_partners_own() {
+    let at = autotask_world_with("autotask: { payg_field: Acronis PAYG }\n").await;
+    let a = &at.w.sandbox.autotask;
+    let company = a.add_company(AtNewCompany {
+        name: "Named Field Co".into(),
+        company_type: Some("Customer".into()),
+        ..Default::default()
+    });
+    let k = a.add_contract(AtNewContract {
+        company_id: company,
+        name: "Backup".into(),
+        status_active: true,
+        udfs: vec![
+            ("PAYG".into(), "No".into()),
+            ("Acronis PAYG".into(), "Yes".into()),
+        ],
+        ..Default::default()
+    });
+    a.add_contract_service(k, at.ws, 4.0);
+    no_failures(&at.w.sync("full").await);
+    let (st, v, _) = at.w.item(&tenant_id(&at, company), "workstations", None);
+    assert_eq!((st, v), (1, Value::Null), "PAYG by the partner's field");
+}
+
+// R-TWO-1 R-MAP-5
+#[tokio::test]
+async fn r_two_1_services_the_file_asks_for_are_created_with_the_allocation_code_and_period_type() {
+    let at = two_way_world().await;
+    let a = &at.w.sandbox.autotask;
+    let code = a.add_billing_code("Backup services");
+    let yaml =
+        at.w.partner_yaml(
+            "switches: { two_way_sync: true }\n\
+             two_way: { allocation_code: Backup services, period_type: quarterly }\n",
+        )
+        .replace("psa: connectwise", "psa: autotask")
+        .replace(
+            "  - { item: mailboxes, product: ACR-O365, free: true }\n",
+            "  - { item: vms, product: ACR-VM, create: true }\n",
+        );
+    // Nothing is created while another part of the file is wrong.
+    let bad = yaml.replace("product: ACR-SRV", "product: ACR-NOPE");
+    let err = at.w.apply(&bad).await.unwrap_err().to_string();
+    assert!(err.contains("ACR-NOPE"), "{err}");
+    assert!(a.services_named("ACR-VM").is_empty());
+
+    at.w.apply(&yaml).await.expect("applies");
+    let created = a.services_named("ACR-VM");
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].billing_code_id, Some(code));
+    assert_eq!(created[0].period_type, 2, "Quarterly");
+    let p = at.w.ctx.store.partner(PARTNER).await.unwrap().unwrap();
+    let vms = p
+        .mapping
+        .items
+        .iter()
+        .find(|m| m.item.name == "vms")
+        .unwrap();
+    assert_eq!(
+        vms.product.as_ref().unwrap().id,
+        created[0].id.to_string(),
+        "the mapping names the new service"
+    );
+    // Applying again creates nothing more.
+    at.w.apply(&yaml).await.expect("applies again");
+    assert_eq!(a.services_named("ACR-VM").len(), 1);
+
+    // Without two-way defaults, `create` is refused.
+    let no_defaults = yaml
+        .replace("switches: { two_way_sync: true }\n", "")
+        .replace(
+            "two_way: { allocation_code: Backup services, period_type: quarterly }\n",
+            "",
+        )
+        .replace("ACR-VM", "ACR-VM2");
+    let err = at.w.apply(&no_defaults).await.unwrap_err().to_string();
+    assert!(
+        err.contains("create needs an Autotask partner with two_way"),
+        "{err}"
+    );
+    assert!(a.services_named("ACR-VM2").is_empty());
+}

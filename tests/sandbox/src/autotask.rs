@@ -1800,6 +1800,18 @@ impl AutotaskFake {
         })
     }
 
+    /// The services with this name (any case).
+    pub fn services_named(&self, name: &str) -> Vec<AtService> {
+        self.with(|st, _| {
+            st.services
+                .rows
+                .values()
+                .filter(|r| r.rec.name.eq_ignore_ascii_case(name))
+                .map(|r| r.rec.clone())
+                .collect()
+        })
+    }
+
     /// Current state of a service.
     pub fn service(&self, id: i64) -> Option<AtService> {
         self.with(|st, _| st.services.get(id).cloned())

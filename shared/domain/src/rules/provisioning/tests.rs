@@ -453,6 +453,7 @@ fn partner() -> Partner {
         guard: GuardSettings::default(),
         mapping: mapping(),
         two_way: TwoWaySettings::default(),
+        autotask: Default::default(),
         time_zone: "UTC".into(),
         full_sync_hours: 24,
         version: 1,

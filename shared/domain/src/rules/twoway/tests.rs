@@ -66,6 +66,7 @@ fn partner(two_way: bool) -> Partner {
             ],
         },
         two_way: TwoWaySettings::default(),
+        autotask: Default::default(),
         time_zone: "UTC".into(),
         full_sync_hours: 24,
         version: 1,
