@@ -712,8 +712,13 @@ impl Platform for PlatformApi {
             )
             .await?;
         }
-        if !req.trial && created.pricing_mode.as_deref() == Some("trial") {
-            self.switch_to_production(&created.id).await?;
+        // R-PROV-1: the partner's pricing mode for new tenants, whatever the platform's default.
+        match (req.trial, created.pricing_mode.as_deref()) {
+            (false, Some("trial")) => self.set_pricing_mode(&created.id, "production").await?,
+            (true, mode) if mode != Some("trial") => {
+                self.set_pricing_mode(&created.id, "trial").await?
+            }
+            _ => {}
         }
         if let Some(admin) = &req.admin {
             self.invite_admin(&created.id, admin).await?;
@@ -818,14 +823,21 @@ impl Platform for PlatformApi {
     }
 
     async fn switch_to_production(&self, tenant_id: &str) -> PortResult<()> {
+        self.set_pricing_mode(tenant_id, "production").await
+    }
+}
+
+impl PlatformApi {
+    /// `PUT /tenants/{id}/pricing` with `mode`, at the current pricing version (re-read on 409).
+    async fn set_pricing_mode(&self, tenant_id: &str, mode: &str) -> PortResult<()> {
         let path = format!("api/2/tenants/{tenant_id}/pricing");
         for _ in 0..CONFLICT_RETRIES {
             let cur = self.get(&path).await?;
-            if str_of(&cur, "mode").as_deref() == Some("production") {
+            if str_of(&cur, "mode").as_deref() == Some(mode) {
                 return Ok(());
             }
-            let mut body = cur.clone();
-            body["mode"] = json!("production");
+            // Only what PUT takes: the mode at the pricing version just read.
+            let body = json!({"mode": mode, "version": cur.get("version").cloned().unwrap_or(Value::Null)});
             match self
                 .call(Method::PUT, &path, Some(&body), Idempotency::Safe)
                 .await

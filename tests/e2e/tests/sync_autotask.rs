@@ -520,3 +520,67 @@ async fn r_two_1_services_the_file_asks_for_are_created_with_the_allocation_code
     );
     assert!(a.services_named("ACR-VM2").is_empty());
 }
+
+// R-PROV-1 R-PROV-7
+#[tokio::test]
+async fn r_prov_1_and_7_seed_004_provisioning_settings_with_an_autotask_partner() {
+    let at = autotask_world_with("").await;
+    // Seed 004 settings: accounts named after the primary contact (with activation e-mail),
+    // automatic creation, two-factor authentication, trial mode; deprovisioning on.
+    let yaml = at
+        .w
+        .partner_yaml("")
+        .replace("psa: connectwise", "psa: autotask")
+        .replace(
+            "  - { item: mailboxes, product: ACR-O365, free: true }\n",
+            "",
+        )
+        .replace(
+            "provisioning: { auto_create: true }",
+            "provisioning: { auto_create: true, tenant_name: primary_contact, two_factor: true, \
+             mode: trial, deprovision: { zero_quotas: true, disable_after_days: 7 } }",
+        );
+    at.w.apply(&yaml).await.unwrap();
+    let a = &at.w.sandbox.autotask;
+    let company = a.add_company(AtNewCompany {
+        name: "Fabrikam".into(),
+        company_type: Some("Customer".into()),
+        primary_contact: Some((
+            "Grace".into(),
+            "Hopper".into(),
+            "grace@fabrikam.example".into(),
+        )),
+    });
+    let k = a.add_contract(AtNewContract {
+        company_id: company,
+        name: "Backup".into(),
+        status_active: true,
+        udfs: vec![("PAYG".into(), "No".into())],
+        ..Default::default()
+    });
+    a.add_contract_service(k, at.ws, 2.0);
+    no_failures(&at.w.sync("full").await);
+    let t = at.w.tenant_of(company).expect("created automatically");
+    assert_eq!(t["name"], "Grace Hopper");
+    assert_eq!(t["mfa_status"], "enabled");
+    assert_eq!(t["pricing_mode"], "trial");
+    assert_eq!(
+        at.w.sandbox.platform.activation_emails(),
+        vec!["grace@fabrikam.example".to_owned()]
+    );
+    let tid = t["id"].as_str().unwrap().to_owned();
+
+    // The contract is set inactive: quotas to 0 at once, the tenant disabled 7 days later.
+    at.w.advance(chrono::Duration::minutes(15));
+    a.update_contract(k, |c| c.status = 0);
+    no_failures(&at.w.sync("incremental").await);
+    let (st, v, _) = at.w.item(&tid, "workstations", None);
+    assert_eq!((st, v.as_f64()), (0, Some(0.0)));
+    assert_eq!(at.w.sandbox.platform.tenant(&tid).unwrap()["enabled"], true);
+    at.w.set_time(day("2026-11-29") + chrono::Duration::hours(1));
+    at.w.sync("incremental").await;
+    assert_eq!(
+        at.w.sandbox.platform.tenant(&tid).unwrap()["enabled"],
+        false
+    );
+}

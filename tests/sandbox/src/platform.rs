@@ -1819,9 +1819,18 @@ async fn put_pricing(
         }
         let mut n = t.clone();
         if let Some(mode) = b.get("mode").and_then(Value::as_str) {
+            // A tenant that has used nothing yet (just created) may still be put in trial, as
+            // integrations do right after POST /tenants; later, production is final.
+            let used = st
+                .usages
+                .iter()
+                .any(|((tenant, _, _), v)| tenant == &t.id && *v > 0.0);
             match (t.pricing_mode.as_str(), mode) {
-                (_, "trial") if t.pricing_mode != "trial" => {
+                (_, "trial") if t.pricing_mode != "trial" && used => {
                     return bad_request("Switching from production to trial mode is not allowed.")
+                }
+                (_, "trial") if t.pricing_mode != "trial" => {
+                    n.production_start_date = None;
                 }
                 (_, "trial" | "production" | "suspended") => {}
                 _ => return bad_request(&format!("Unknown pricing mode '{mode}'.")),

@@ -222,9 +222,10 @@ async fn tenant_lifecycle_and_version_conflict() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     pf.fake.set_tenant_access(&id, false, true);
 
-    // pricing
+    // pricing: a tenant that used nothing yet may still go to trial; with usage it may not
     let pricing = pf.json(pf.get(&format!("tenants/{id}/pricing"))).await;
     assert_eq!(pricing["mode"], "production");
+    pf.fake.set_usage(&id, "workstations", None, 1.0);
     let r = pf
         .req(Method::PUT, &format!("tenants/{id}/pricing"))
         .json(&json!({"mode": "trial", "version": pricing["version"]}))
