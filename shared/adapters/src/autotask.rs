@@ -108,12 +108,24 @@ impl AutotaskLimits {
     }
 }
 
-/// Process-level Autotask settings: where zone discovery starts, the PAYG field, the limits.
-#[derive(Debug, Clone)]
+/// Process-level Autotask settings: where zone discovery starts, the PAYG field, the limits,
+/// and the clock "today" comes from (current units, adjustment dates).
+#[derive(Clone)]
 pub struct AutotaskConfig {
     pub zone_url: String,
     pub payg_field: String,
     pub limits: AutotaskLimits,
+    pub clock: Arc<dyn domain::ports::Clock>,
+}
+
+impl std::fmt::Debug for AutotaskConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AutotaskConfig")
+            .field("zone_url", &self.zone_url)
+            .field("payg_field", &self.payg_field)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for AutotaskConfig {
@@ -122,6 +134,7 @@ impl Default for AutotaskConfig {
             zone_url: PRODUCTION_ZONE_URL.to_owned(),
             payg_field: DEFAULT_PAYG_FIELD.to_owned(),
             limits: AutotaskLimits::default(),
+            clock: Arc::new(domain::ports::SystemClock),
         }
     }
 }
@@ -140,7 +153,7 @@ impl AutotaskConfig {
         AutotaskConfig {
             zone_url: var(ZONE_URL_ENV).unwrap_or(d.zone_url),
             payg_field: var(PAYG_FIELD_ENV).unwrap_or(d.payg_field),
-            limits: d.limits,
+            ..d
         }
     }
 }

@@ -37,6 +37,12 @@ impl VendorConnector {
         self.autotask = config;
         self
     }
+
+    /// The clock the clients take "today" from (the handler's injected clock).
+    pub fn with_clock(mut self, clock: Arc<dyn domain::ports::Clock>) -> Self {
+        self.autotask.clock = clock;
+        self
+    }
 }
 
 /// Builds clients from credentials already in hand (used to verify them before storing).
@@ -80,6 +86,10 @@ pub fn clients_from_with(
             if let Some(field) = &partner.autotask.payg_field {
                 a = a.with_payg_field(field);
             }
+            // "Today" from the injected clock, in the partner's time zone.
+            let clock = autotask.clock.clone();
+            let p = partner.clone();
+            a = a.with_today(move || domain::services::sync::partner_today(&p, clock.now()));
             let n = a.clone();
             (Arc::new(a), Arc::new(move || n.requests()))
         }

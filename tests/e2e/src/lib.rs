@@ -105,7 +105,10 @@ impl World {
         let account = sandbox.platform.add_partner("Acme MSP");
         let secrets: Arc<dyn Secrets> = Arc::new(aws.secrets.clone());
         let http = test_http();
-        let autotask = autotask_config(&sandbox);
+        let autotask = adapters::autotask::AutotaskConfig {
+            clock: clock.clone(),
+            ..autotask_config(&sandbox)
+        };
         let connector = Arc::new(
             VendorConnector::new(secrets.clone(), http.clone()).with_autotask(autotask.clone()),
         );
@@ -264,7 +267,8 @@ products:
         sync_tenant::Deps {
             connector: Arc::new(
                 VendorConnector::new(secrets, test_http())
-                    .with_autotask(autotask_config(&self.sandbox)),
+                    .with_autotask(autotask_config(&self.sandbox))
+                    .with_clock(self.clock.clone()),
             ),
             ..self.deps.clone()
         }
@@ -369,6 +373,7 @@ pub fn autotask_config(sandbox: &Sandbox) -> adapters::autotask::AutotaskConfig 
         zone_url: format!("{}/atservicesrest/", sandbox.autotask.url()),
         payg_field: "PAYG".into(),
         limits: adapters::autotask::AutotaskLimits::quick(),
+        ..Default::default()
     }
 }
 
