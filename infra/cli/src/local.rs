@@ -108,6 +108,20 @@ fn print_report(v: &Value) {
                 quota_text(&c["old"]),
                 quota_text(&c["new"])
             ),
+            Some("add_line") => format!(
+                "company {}: add {} to contract {} with {} units (PSA)",
+                c["company_id"].as_str().unwrap_or(""),
+                c["product"]["identifier"].as_str().unwrap_or(""),
+                c["agreement_id"].as_str().unwrap_or(""),
+                c["quantity"]
+            ),
+            Some("set_line_quantity") => format!(
+                "company {}: {} units {} -> {} (PSA)",
+                c["company_id"].as_str().unwrap_or(""),
+                c["product"]["identifier"].as_str().unwrap_or(""),
+                c["old"],
+                c["new"]
+            ),
             Some(other) => format!(
                 "company {}: {other}",
                 c["company_id"].as_str().unwrap_or("")
@@ -141,6 +155,90 @@ fn human(v: f64) -> String {
     }
 }
 
+/// The Autotask demo partner: what `run` needs of it later.
+struct AutotaskDemo {
+    partner_tenant: String,
+    tailspin: i64,
+    tailspin_contract: i64,
+}
+
+/// A second partner on Autotask with storage usage products, a public cloud vendor and
+/// two-way sync: Tailspin (prepaid 5 workstations, 100 GB class 2 storage), Wingtip (PAYG).
+async fn autotask_partner(sb: &Sandbox, ctx: &Ctx) -> Result<AutotaskDemo> {
+    let at = &sb.autotask;
+    let (user, secret, code) = ("api@demo-msp.example", "demo-at-secret", "DEMO-INTEGRATION");
+    at.add_api_user(user, secret, code);
+    at.add_billing_code("Cloud services");
+    let ws = at.add_service("ACR-WS", "Monthly");
+    at.add_service("ACR-SRV", "Monthly");
+    at.add_service("ACR-STOR", "Monthly");
+    at.add_service("ACR-STOR free", "Monthly");
+    let billed = at.add_service("ACR-STOR billed", "Monthly");
+    at.add_service("ACR-AZURE", "Monthly");
+    let contract = |name: &str, payg: &str| {
+        let c = at.add_company(sandbox::AtNewCompany {
+            name: name.into(),
+            company_type: Some("Customer".into()),
+            ..Default::default()
+        });
+        let k = at.add_contract(sandbox::AtNewContract {
+            company_id: c,
+            name: format!("{name} backup"),
+            status_active: true,
+            udfs: vec![("PAYG".into(), payg.into())],
+            ..Default::default()
+        });
+        (c, k)
+    };
+    let (tailspin, tk) = contract("Tailspin", "No");
+    at.add_contract_service(tk, ws, 5.0);
+    at.add_contract_service(tk, billed, 100.0);
+    let (_, wk) = contract("Wingtip", "Yes");
+    at.add_contract_service(wk, ws, 0.0);
+    let account = sb.platform.add_partner("Demo Autotask MSP");
+    sb.platform
+        .add_storage(&account.tenant_id, "Azure West", "azure");
+    ops::set_credentials(
+        ctx,
+        "demo-at",
+        &sb.platform.url(),
+        PsaCredentials::Autotask(domain::rules::settings::AutotaskCredentials {
+            username: user.into(),
+            secret: secret.to_owned().into(),
+            integration_code: code.to_owned().into(),
+        }),
+        PlatformCredentials {
+            client_id: account.client_id.clone(),
+            client_secret: account.client_secret.clone().into(),
+        },
+    )
+    .await?;
+    let yaml = format!(
+        r#"id: demo-at
+name: Demo Autotask MSP
+psa: autotask
+platform: {{ url: "{}" }}
+provisioning: {{ auto_create: true }}
+switches: {{ two_way_sync: true }}
+two_way: {{ allocation_code: Cloud services, period_type: monthly }}
+products:
+  - {{ item: workstations, product: ACR-WS }}
+  - {{ item: servers, product: ACR-SRV }}
+  - {{ item: storage, location: Cloud storage, product: ACR-STOR, class1: ACR-STOR free, class2: ACR-STOR billed, free: true, default: true }}
+public_cloud:
+  - {{ vendor: azure, product: ACR-AZURE }}
+"#,
+        sb.platform.url()
+    );
+    ops::apply_partner(ctx, &yaml).await?;
+    println!("4b. second partner \"demo-at\" on the sandbox Autotask at {}: Tailspin (prepaid: 5 workstations, 100 GB class 2 storage), Wingtip (PAYG workstations); storage products per class (R-MAP-3), Azure mapped per vendor (R-MAP-4), two-way sync on", sb.autotask.url());
+    Ok(AutotaskDemo {
+        partner_tenant: account.tenant_id,
+        tailspin,
+        tailspin_contract: tk,
+    })
+}
+
 /// Runs the local system and prints what it did.
 pub async fn run(args: LocalArgs) -> Result<()> {
     println!("psa-bridge local — everything on 127.0.0.1\n");
@@ -161,8 +259,9 @@ pub async fn run(args: LocalArgs) -> Result<()> {
 
     let sb = Sandbox::start_on(args.cw_port, args.platform_port, 0).await?;
     println!(
-        "2. sandbox ConnectWise at {} and platform at {}",
+        "2. sandbox ConnectWise at {}, Autotask at {} and platform at {}",
         sb.connectwise.url(),
+        sb.autotask.url(),
         sb.platform.url()
     );
     let cw = &sb.connectwise;
@@ -232,13 +331,20 @@ pub async fn run(args: LocalArgs) -> Result<()> {
         ..HttpSettings::default()
     };
     let secrets: Arc<dyn Secrets> = Arc::new(aws.secrets.clone());
-    let connector = Arc::new(VendorConnector::new(secrets.clone(), http.clone()));
+    // Autotask zone discovery goes to the sandbox.
+    let autotask = adapters::autotask::AutotaskConfig {
+        zone_url: format!("{}/atservicesrest/", sb.autotask.url()),
+        ..adapters::autotask::AutotaskConfig::from_env()
+    };
+    let connector = Arc::new(
+        VendorConnector::new(secrets.clone(), http.clone()).with_autotask(autotask.clone()),
+    );
     let ctx = Ctx {
         store: Arc::new(aws.store.clone()),
         secrets,
         connector: connector.clone(),
         http,
-        autotask: adapters::autotask::AutotaskConfig::from_env(),
+        autotask,
     };
     let tenant = ops::set_credentials(
         &ctx,
@@ -277,6 +383,7 @@ products:
         "4. partner file applied (settings changed: {}); product mapping: workstations=ACR-WS, servers=ACR-SRV, mailboxes=ACR-O365 (free), storage@Cloud storage=ACR-STOR (default)",
         applied.settings_changed
     );
+    let at_demo = autotask_partner(&sb, &ctx).await?;
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let deps = sync_tenant::Deps {
@@ -352,6 +459,40 @@ products:
         print_report(&out);
     }
     cw.clear_now();
+
+    println!("7b. two-way sync (Autotask): someone turns on servers (quota 3) for Tailspin on the platform; the next pass adds the service to its contract");
+    let tailspin_tenant = sb
+        .platform
+        .customers(&at_demo.partner_tenant)
+        .into_iter()
+        .find(|t| t["customer_id"].as_str() == Some(at_demo.tailspin.to_string().as_str()))
+        .and_then(|t| t["id"].as_str().map(str::to_owned));
+    if let Some(t) = tailspin_tenant {
+        let later = Utc::now() + chrono::Duration::seconds(2);
+        sb.platform.set_now(later);
+        sb.platform
+            .set_quota_by_hand(&t, "servers", None, Some(3.0), Some(3.0));
+        sb.platform.clear_now();
+        let out = invoke(envelope(
+            SOURCE,
+            sync_tenant::DETAIL_SYNC_PARTNER,
+            json!({"partner": "demo-at", "pass": "incremental"}),
+        ))
+        .await?;
+        print_report(&out);
+        for cs in sb.autotask.contract_services(at_demo.tailspin_contract) {
+            let id = cs["id"].as_i64().unwrap_or_default();
+            let name = sb
+                .autotask
+                .service(cs["serviceID"].as_i64().unwrap_or_default())
+                .map(|s| s.name)
+                .unwrap_or_default();
+            println!(
+                "   Autotask contract now: {name} x {}",
+                sb.autotask.units(id)
+            );
+        }
+    }
 
     let st = ops::status(&ctx, "demo").await?;
     println!(
