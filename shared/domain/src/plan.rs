@@ -206,6 +206,10 @@ pub struct CompanyPlan {
     /// Why nothing can be done for this company (R-CO-3, missing tenant, …); recorded as its error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Two-way sync: the platform changes up to this time are carried to the PSA by this plan;
+    /// once it is applied they count as ours (R-TWO-1).
+    #[serde(skip)]
+    pub platform_seen: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The plan for a partner run.

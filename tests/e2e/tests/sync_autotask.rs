@@ -316,6 +316,17 @@ async fn r_two_1_a_service_turned_on_or_off_on_the_platform_follows_into_the_con
     assert_eq!(services(&at, k), vec![(at.ws, 0.0), (at.srv, 3.0)]);
     assert_eq!(at.w.item(&t, "workstations", None).0, 0);
     assert_eq!(at.w.item(&t, "servers", None).0, 1);
+
+    // The person's change is settled: when the PSA takes the servers away, the PSA wins.
+    at.w.advance(chrono::Duration::minutes(15));
+    let srv_line = at.w.sandbox.autotask.contract_services(k)[1]["id"]
+        .as_i64()
+        .unwrap();
+    at.w.sandbox.autotask.adjust_units(srv_line, -3.0);
+    no_failures(&at.w.sync("full").await);
+    assert_eq!(services(&at, k), vec![(at.ws, 0.0), (at.srv, 0.0)]);
+    let (st, v, _) = at.w.item(&t, "servers", None);
+    assert_eq!((st, v.as_f64()), (0, Some(0.0)), "set back to the contract");
 }
 
 // R-TWO-2 R-MAP-4

@@ -413,6 +413,7 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
         changes: Vec::new(),
         record: None,
         problem: None,
+        platform_seen: None,
     };
 
     // R-PROV-3: never guess PAYG or prepaid; hold the company (no quota, tenant or

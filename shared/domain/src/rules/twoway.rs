@@ -39,6 +39,8 @@ pub struct TwoWayPlan {
     pub hold: Vec<ItemKey>,
     /// The record's removed lines after this plan.
     pub removed_lines: Vec<String>,
+    /// The latest platform change carried to the PSA by these changes.
+    pub platform_seen: Option<DateTime<Utc>>,
     pub problems: Vec<String>,
 }
 
@@ -383,6 +385,7 @@ fn offering_items(b: &mut Builder, snap: &CompanySnapshot) {
         };
         let has_line = lines.iter().any(|l| m.has_product(&l.product_id));
         let what = format!("{}", m.item);
+        let before = b.plan.changes.len();
         if cur.enabled && !d.enabled {
             let Some(product) = m.product.clone() else {
                 continue;
@@ -413,6 +416,10 @@ fn offering_items(b: &mut Builder, snap: &CompanySnapshot) {
         } else if !cur.enabled && d.enabled && has_line {
             let products: Vec<&ProductRef> = m.products().map(|(_, p)| p).collect();
             b.remove(&products, "R-TWO-1");
+        }
+        // Carried to the PSA (or already there): once applied, this change is settled.
+        if b.plan.changes.len() > before || !b.plan.hold.contains(&m.item) {
+            b.plan.platform_seen = b.plan.platform_seen.max(cur.updated_at);
         }
     }
 }
@@ -467,6 +474,7 @@ pub fn plan_company(
     let mut changes = tw.changes;
     changes.append(&mut p.changes);
     p.changes = changes;
+    p.platform_seen = tw.platform_seen;
     if let Some(r) = p.record.as_mut() {
         r.removed_lines = tw.removed_lines;
     }

@@ -587,7 +587,11 @@ async fn apply_company(
     }
     let result = apply_changes(partner, clients, store, &plan.changes, &mut record, now).await;
     let (applied, error) = match result {
-        Ok(n) => (n, plan.problem.clone()),
+        Ok(n) => {
+            // Platform changes carried to the PSA are settled: later ones are a person's again.
+            record.platform_written = record.platform_written.max(plan.platform_seen);
+            (n, plan.problem.clone())
+        }
         Err((n, e)) => (n, Some(e)),
     };
     let changed = applied > 0
