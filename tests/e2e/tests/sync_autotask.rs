@@ -365,6 +365,41 @@ async fn r_two_2_azure_storages_1_to_n_enable_one_product_and_disabling_them_all
     assert_eq!(services(&at, k), vec![(at.ws, 5.0), (at.azure, 0.0)]);
 }
 
+// R-TWO-1 R-TWO-2
+#[tokio::test]
+async fn r_two_2_the_platforms_own_storage_next_to_azure_is_synced_on_its_own() {
+    let at = two_way_world().await;
+    let p = &at.w.sandbox.platform;
+    let az = p.add_storage(&at.w.account.tenant_id, "Azure 1", "azure");
+    let (co, k) = contract(&at, "Both Co", "No");
+    at.w.sandbox
+        .autotask
+        .add_contract_service(k, at.stor_billed, 100.0);
+    no_failures(&at.w.sync("full").await);
+    let t = tenant_id(&at, co);
+    at.w.advance(chrono::Duration::minutes(15));
+    p.set_status_by_hand(&t, "storage", Some(&az), true);
+    at.w.advance(chrono::Duration::minutes(1));
+    no_failures(&at.w.sync("incremental").await);
+    assert_eq!(
+        services(&at, k),
+        vec![(at.stor_billed, 100.0), (at.azure, 1.0)],
+        "Acronis storage and Azure in parallel"
+    );
+    // The platform's own storage is disabled: its service goes, Azure stays, and the default
+    // storage is not assigned back.
+    at.w.advance(chrono::Duration::minutes(15));
+    let infra = at.w.account.default_infra_id.clone();
+    p.set_status_by_hand(&t, "storage", Some(&infra), false);
+    at.w.advance(chrono::Duration::minutes(1));
+    no_failures(&at.w.sync("incremental").await);
+    assert_eq!(
+        services(&at, k),
+        vec![(at.stor_billed, 0.0), (at.azure, 1.0)]
+    );
+    assert_eq!(storage(&at, co).0, 0);
+}
+
 // R-TWO-1 R-REL-2
 #[tokio::test]
 async fn r_two_1_a_service_is_never_added_twice_under_lost_answers_or_concurrent_runs() {
