@@ -526,7 +526,17 @@ async fn read_snapshot(
             })
         })
         .buffer_unordered(opts.concurrency.max(1))
-        .try_collect::<Vec<AgreementWithLines>>();
+        // Grouped by company as they come, in lists of their own size (most hold one).
+        .try_fold(
+            HashMap::new(),
+            |mut by_company: HashMap<String, Vec<AgreementWithLines>>, a| async move {
+                by_company
+                    .entry(a.agreement.company_id.clone())
+                    .or_insert_with(|| Vec::with_capacity(1))
+                    .push(a);
+                Ok(by_company)
+            },
+        );
     let with_lines = if *scope == Scope::Full {
         // A full pass needs every record: read them while the lines are read.
         let (with_lines, records) = futures::try_join!(lines, store.companies(&partner.id))?;
@@ -540,12 +550,7 @@ async fn read_snapshot(
     } else {
         lines.await?
     };
-    for a in with_lines {
-        snap.agreements
-            .entry(a.agreement.company_id.clone())
-            .or_default()
-            .push(a);
-    }
+    snap.agreements = with_lines;
     for list in snap.agreements.values_mut() {
         list.sort_by(|a, b| a.agreement.id.cmp(&b.agreement.id));
     }
