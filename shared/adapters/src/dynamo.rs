@@ -139,6 +139,13 @@ struct Keyed<T> {
     data: T,
 }
 
+/// A stored item without its keys (a projected read).
+#[derive(Deserialize)]
+struct Versioned<T> {
+    version: u64,
+    data: T,
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
@@ -455,11 +462,13 @@ impl DynamoStore {
             }))
     }
 
+    /// Items whose sort key starts with `prefix`, read as their version and data only (the
+    /// keys are left out of the answer: less to receive and hold per page).
     async fn query_prefix<T: DeserializeOwned, U>(
         &self,
         pk: &str,
         prefix: &str,
-        map: impl Fn(Keyed<T>) -> U,
+        map: impl Fn(Versioned<T>) -> U,
     ) -> PortResult<Vec<U>> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
@@ -471,6 +480,9 @@ impl DynamoStore {
                 .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
                 .expression_attribute_values(":pk", s(pk))
                 .expression_attribute_values(":p", s(prefix))
+                .projection_expression("#v, #d")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_names("#d", "data")
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -547,7 +559,7 @@ impl Store for DynamoStore {
     }
 
     async fn companies(&self, partner: &str) -> PortResult<Vec<CompanyRecord>> {
-        self.query_prefix(&pk(partner), "COMPANY#", |k: Keyed<CompanyRecord>| {
+        self.query_prefix(&pk(partner), "COMPANY#", |k: Versioned<CompanyRecord>| {
             CompanyRecord {
                 version: k.version,
                 ..k.data
