@@ -545,12 +545,17 @@ fn company_from(c: WireCompany) -> Option<PsaCompany> {
         id: c.id.to_string(),
         identifier: c.identifier.unwrap_or_default(),
         name: c.name.unwrap_or_default(),
-        types: c
-            .types
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|t| t.name)
-            .collect(),
+        types: {
+            // Collected in place, the list would keep the larger buffer of the wire list.
+            let mut types: Vec<String> = c
+                .types
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| t.name)
+                .collect();
+            types.shrink_to_fit();
+            types
+        },
         active: !deleted
             && !status
                 .as_deref()

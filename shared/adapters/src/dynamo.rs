@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use domain::model::{CompanyRecord, Partner};
@@ -140,6 +140,13 @@ struct Keyed<T> {
     data: T,
 }
 
+/// A stored item without its keys (a projected read).
+#[derive(Deserialize)]
+struct Versioned<T> {
+    version: u64,
+    data: T,
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
@@ -229,7 +236,8 @@ impl DynamoStore {
     }
 
     /// Claims a tenant for a company: only if no company holds it, or this one does (R-CO-5).
-    async fn claim(&self, pk: &str, tenant: &str, company: &str) -> PortResult<()> {
+    /// Returns whether the claim is new (false: this company held it already).
+    async fn claim(&self, pk: &str, tenant: &str, company: &str) -> PortResult<bool> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -238,9 +246,10 @@ impl DynamoStore {
             .item("company_id", s(company))
             .condition_expression("attribute_not_exists(pk) OR company_id = :c")
             .expression_attribute_values(":c", s(company))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
-            .map(|_| ())
+            .map(|out| out.attributes.is_none_or(|old| old.is_empty()))
             .map_err(|e| match store_err("claiming a tenant", e) {
                 PortError::Conflict { system, .. } => PortError::Conflict {
                     system,
@@ -338,6 +347,101 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Writes a company record (version-checked) and keeps the tenant claims (R-CO-5) in step:
+    /// the claim on its tenant is taken first (only if free or already ours), then the record
+    /// is written, then a tenant it no longer holds is released. Conditional puts, not a
+    /// transaction: each step is safe on its own and a retry repeats it harmlessly.
+    ///
+    /// `previous` is the tenant of the stored record at `rec.version` as the caller knows it.
+    /// If the caller is wrong, the record is not at that version and the write is refused; the
+    /// claim taken for it is then released unless the stored record holds that tenant.
+    async fn write_company(
+        &self,
+        partner: &str,
+        rec: &CompanyRecord,
+        previous: Option<String>,
+    ) -> PortResult<CompanyRecord> {
+        let p = pk(partner);
+        let sk = format!("COMPANY#{}", rec.company_id);
+        let tenant = rec.tenant_id().map(str::to_owned);
+        let version = rec.version + 1;
+        let to_claim = tenant.as_ref().filter(|t| previous.as_ref() != Some(*t));
+        let claimed_now = match to_claim {
+            Some(t) => self.claim(&p, t, &rec.company_id).await?,
+            None => false,
+        };
+        let item = encode(
+            &sk,
+            &Keyed {
+                pk: p.clone(),
+                sk: sk.clone(),
+                gsi1pk: tenant.as_ref().map(|t| format!("TENANT#{t}")),
+                gsi1sk: tenant.as_ref().map(|_| p.clone()),
+                gsi2pk: due_key(rec).map(|_| format!("{p}#DUE")),
+                gsi2sk: due_key(rec),
+                version,
+                data: rec,
+            },
+        )?;
+        let put = self.versioned_put(item, rec.version);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(put.item.clone()))
+                .set_condition_expression(put.condition_expression.clone())
+                .set_expression_attribute_values(put.expression_attribute_values.clone())
+                .send()
+                .await
+                .map_err(|e| store_err(&format!("writing company {}", rec.company_id), e));
+            match result {
+                Ok(_) => break,
+                Err(e) if e.is_retryable() && attempt < 5 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                }
+                // After a lost answer the retry may meet its own earlier write: that is success.
+                Err(PortError::Conflict { .. })
+                    if attempt > 1 && self.company_is(&p, &sk, version, rec).await? =>
+                {
+                    break
+                }
+                Err(e) => {
+                    if let Some(t) = to_claim {
+                        // Release the claim unless the stored record holds that tenant (a
+                        // concurrent run mapped it so); if unreadable, only a claim made now.
+                        let release = match self.get_keyed::<CompanyRecord>(&p, &sk).await {
+                            Ok(stored) => stored.is_none_or(|k| k.data.tenant_id() != Some(t)),
+                            Err(_) => claimed_now,
+                        };
+                        if release {
+                            let _ = self.release(&p, t, &rec.company_id).await;
+                        }
+                    }
+                    return Err(match e {
+                        PortError::Conflict { system, .. } => PortError::Conflict {
+                            system,
+                            message: format!(
+                                "company {} was changed by a concurrent run (expected version {}); nothing was written",
+                                rec.company_id, rec.version
+                            ),
+                        },
+                        other => other,
+                    });
+                }
+            }
+        }
+        if let Some(old) = previous.filter(|old| Some(old) != tenant.as_ref()) {
+            self.release(&p, &old, &rec.company_id).await?;
+        }
+        Ok(CompanyRecord {
+            version,
+            ..rec.clone()
+        })
+    }
+
     /// Whether the stored record is exactly `rec` at `version`.
     async fn company_is(
         &self,
@@ -359,11 +463,13 @@ impl DynamoStore {
             }))
     }
 
+    /// Items whose sort key starts with `prefix`, read as their version and data only (the
+    /// keys are left out of the answer: less to receive and hold per page).
     async fn query_prefix<T: DeserializeOwned, U>(
         &self,
         pk: &str,
         prefix: &str,
-        map: impl Fn(Keyed<T>) -> U,
+        map: impl Fn(Versioned<T>) -> U,
     ) -> PortResult<Vec<U>> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
@@ -375,6 +481,9 @@ impl DynamoStore {
                 .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
                 .expression_attribute_values(":pk", s(pk))
                 .expression_attribute_values(":p", s(prefix))
+                .projection_expression("#v, #d")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_names("#d", "data")
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -451,7 +560,7 @@ impl Store for DynamoStore {
     }
 
     async fn companies(&self, partner: &str) -> PortResult<Vec<CompanyRecord>> {
-        self.query_prefix(&pk(partner), "COMPANY#", |k: Keyed<CompanyRecord>| {
+        self.query_prefix(&pk(partner), "COMPANY#", |k: Versioned<CompanyRecord>| {
             CompanyRecord {
                 version: k.version,
                 ..k.data
@@ -559,94 +668,32 @@ impl Store for DynamoStore {
             }))
     }
 
-    /// Writes the record (version-checked) and keeps the tenant claims (R-CO-5) in step: the
-    /// claim on its tenant is taken first (only if free or already ours), then the record is
-    /// written, then a tenant it no longer holds is released. Conditional puts, not a
-    /// transaction: each step is safe on its own and a retry repeats it harmlessly.
+    /// Reads the tenant the stored record holds (to release it if it changes), then writes.
     async fn put_company(&self, partner: &str, rec: &CompanyRecord) -> PortResult<CompanyRecord> {
         let p = pk(partner);
-        let sk = format!("COMPANY#{}", rec.company_id);
         // A new record (version 0) has no earlier tenant to compare with or release.
         let previous = if rec.version == 0 {
             None
         } else {
-            self.get_keyed::<CompanyRecord>(&p, &sk)
+            self.get_keyed::<CompanyRecord>(&p, &format!("COMPANY#{}", rec.company_id))
                 .await?
                 .and_then(|k| k.data.tenant_id().map(str::to_owned))
         };
-        let tenant = rec.tenant_id().map(str::to_owned);
-        let version = rec.version + 1;
-        let claimed_now = match &tenant {
-            Some(t) if previous.as_ref() != Some(t) => {
-                self.claim(&p, t, &rec.company_id).await?;
-                true
-            }
-            _ => false,
-        };
-        let item = encode(
-            &sk,
-            &Keyed {
-                pk: p.clone(),
-                sk: sk.clone(),
-                gsi1pk: tenant.as_ref().map(|t| format!("TENANT#{t}")),
-                gsi1sk: tenant.as_ref().map(|_| p.clone()),
-                gsi2pk: due_key(rec).map(|_| format!("{p}#DUE")),
-                gsi2sk: due_key(rec),
-                version,
-                data: rec,
-            },
-        )?;
-        let put = self.versioned_put(item, rec.version);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(put.item.clone()))
-                .set_condition_expression(put.condition_expression.clone())
-                .set_expression_attribute_values(put.expression_attribute_values.clone())
-                .send()
-                .await
-                .map_err(|e| store_err(&format!("writing company {}", rec.company_id), e));
-            match result {
-                Ok(_) => break,
-                Err(e) if e.is_retryable() && attempt < 5 => {
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
-                }
-                // After a lost answer the retry may meet its own earlier write: that is success.
-                Err(PortError::Conflict { .. })
-                    if attempt > 1 && self.company_is(&p, &sk, version, rec).await? =>
-                {
-                    break
-                }
-                Err(e) => {
-                    if claimed_now {
-                        if let Some(t) = &tenant {
-                            let _ = self.release(&p, t, &rec.company_id).await;
-                        }
-                    }
-                    return Err(match e {
-                        PortError::Conflict { system, .. } => PortError::Conflict {
-                            system,
-                            message: format!(
-                                "company {} was changed by a concurrent run (expected version {}); nothing was written",
-                                rec.company_id, rec.version
-                            ),
-                        },
-                        other => other,
-                    });
-                }
-            }
+        self.write_company(partner, rec, previous).await
+    }
+
+    /// No read: the version check of the write proves that `previous` is what is stored.
+    async fn put_company_replacing(
+        &self,
+        partner: &str,
+        rec: &CompanyRecord,
+        previous: Option<&CompanyRecord>,
+    ) -> PortResult<CompanyRecord> {
+        if previous.map_or(0, |o| o.version) != rec.version {
+            return self.put_company(partner, rec).await;
         }
-        if let Some(old) = previous.filter(|old| Some(old) != tenant.as_ref()) {
-            self.release(&p, &old, &rec.company_id).await?;
-        }
-        Ok(CompanyRecord {
-            version,
-            ..rec.clone()
-        })
+        let held = previous.and_then(|o| o.tenant_id().map(str::to_owned));
+        self.write_company(partner, rec, held).await
     }
 
     async fn tenant_holder(&self, partner: &str, tenant_id: &str) -> PortResult<Option<String>> {

@@ -227,6 +227,18 @@ pub trait Store: Send + Sync {
     /// Writes a record if `rec.version` is the stored version, keeping a tenant mapped to one
     /// company only (R-CO-5); returns it with the new version.
     async fn put_company(&self, partner: &str, rec: &CompanyRecord) -> PortResult<CompanyRecord>;
+    /// [`Store::put_company`] for a caller that holds the record it replaces (`None`: there
+    /// was none), so that the store need not read it. A `previous` that is no longer the stored
+    /// record is refused like a stale version.
+    async fn put_company_replacing(
+        &self,
+        partner: &str,
+        rec: &CompanyRecord,
+        previous: Option<&CompanyRecord>,
+    ) -> PortResult<CompanyRecord> {
+        let _ = previous;
+        self.put_company(partner, rec).await
+    }
     /// The company a tenant is mapped to, if any.
     async fn tenant_holder(&self, partner: &str, tenant_id: &str) -> PortResult<Option<String>>;
     async fn cursor(&self, partner: &str) -> PortResult<SyncCursor>;

@@ -225,3 +225,81 @@ async fn r_co_5_a_tenant_is_mapped_to_one_company_only() {
     stale.version -= 1;
     assert!(w.deps.store.put_company(PARTNER, &stale).await.is_err());
 }
+
+// R-CO-5 R-REL-4: a put that is given the record it replaces reads nothing, and still refuses a
+// stale version and keeps a tenant to one company.
+#[tokio::test]
+async fn r_co_5_a_put_given_the_record_it_replaces_is_as_safe() {
+    use domain::model::{CompanyRecord, Mapping};
+    use domain::PortError;
+    let w = World::new().await;
+    let store = &w.deps.store;
+    let holder = |t: &'static str| async move { store.tenant_holder(PARTNER, t).await.unwrap() };
+    let v1 = store
+        .put_company_replacing(
+            PARTNER,
+            &CompanyRecord::new("501", "Five", Mapping::Tenant("t-a".into())),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(v1.version, 1);
+    assert_eq!(holder("t-a").await.as_deref(), Some("501"));
+    // a concurrent run moves it to t-b (version 2)
+    let v2 = store
+        .put_company_replacing(
+            PARTNER,
+            &CompanyRecord {
+                mapping: Mapping::Tenant("t-b".into()),
+                ..v1.clone()
+            },
+            Some(&v1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(holder("t-a").await, None);
+    // a writer still holding version 1 is refused, whichever tenant it writes; the claim the
+    // stored record relies on stays, a claim taken only for the refused write does not
+    for tenant in ["t-b", "t-c"] {
+        let stale = CompanyRecord {
+            mapping: Mapping::Tenant(tenant.into()),
+            last_error: Some("stale".into()),
+            ..v1.clone()
+        };
+        let err = store
+            .put_company_replacing(PARTNER, &stale, Some(&v1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PortError::Conflict { .. }), "{err}");
+        assert_eq!(
+            store.company(PARTNER, "501").await.unwrap(),
+            Some(v2.clone())
+        );
+        assert_eq!(holder("t-b").await.as_deref(), Some("501"));
+        assert_eq!(holder("t-c").await, None);
+    }
+    // another company cannot take the tenant, with or without a previous record
+    let other = CompanyRecord::new("502", "Other", Mapping::Tenant("t-b".into()));
+    let err = store
+        .put_company_replacing(PARTNER, &other, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("R-CO-5"), "{err}");
+    assert!(store.company(PARTNER, "502").await.unwrap().is_none());
+    // a previous record that does not match the version is read from the store instead
+    let v3 = store
+        .put_company_replacing(
+            PARTNER,
+            &CompanyRecord {
+                mapping: Mapping::Tenant("t-c".into()),
+                ..v2.clone()
+            },
+            Some(&v1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v3.version, 3);
+    assert_eq!(holder("t-b").await, None);
+    assert_eq!(holder("t-c").await.as_deref(), Some("501"));
+}

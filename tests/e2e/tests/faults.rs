@@ -81,3 +81,45 @@ async fn r_rel_2_a_lost_quota_answer_is_retried_without_losing_the_update() {
     let (_, v, o) = w.item(t["id"].as_str().unwrap(), "servers", None);
     assert_eq!((v.as_f64(), o.as_f64()), (Some(7.0), Some(7.0)));
 }
+
+// R-PROV-1 R-CO-4: a new tenant's mapping is written once, after its quotas; when the quotas
+// fail, the record still maps the tenant (with the error), and the next pass completes it
+// without a second tenant.
+#[tokio::test]
+async fn r_prov_1_a_quota_failure_after_a_create_keeps_the_mapping() {
+    let w = World::new().await;
+    let (company, agreement) = w.customer("Refused");
+    w.addition(agreement, w.products.srv, 3.0, Some("2027-01-01"));
+    w.sandbox.platform.faults().push(
+        Fault::new(FaultKind::Status {
+            code: 400,
+            retry_after_secs: None,
+        })
+        .method("PUT")
+        .path_contains("offering_items")
+        .times(1),
+    );
+    let out = w.sync("full").await;
+    assert_eq!(out["failures"].as_array().map(Vec::len), Some(1), "{out}");
+    let t = w.tenant_of(company).expect("its tenant was created");
+    let tid = t["id"].as_str().unwrap().to_owned();
+    let rec = w
+        .deps
+        .store
+        .company(PARTNER, &company.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.tenant_id(), Some(tid.as_str()));
+    assert!(rec.last_error.is_some());
+    assert_eq!(
+        w.deps.store.tenant_holder(PARTNER, &tid).await.unwrap(),
+        Some(company.to_string())
+    );
+    w.advance(chrono::Duration::minutes(15));
+    let out = w.sync("full").await;
+    assert_eq!(out["failures"], Value::Array(vec![]), "{out}");
+    assert_eq!(w.tenants().len(), 1);
+    let (_, v, _) = w.item(&tid, "servers", None);
+    assert_eq!(v.as_f64(), Some(3.0));
+}

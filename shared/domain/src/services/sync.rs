@@ -289,12 +289,15 @@ pub async fn run(
     } = snap;
     let records = &records;
 
-    // Apply, company by company; one company's failure never stops the others (R-CO-4).
+    // Apply, company by company; one company's failure never stops the others (R-CO-4). The
+    // records are written in a second stage, while the next companies' platform calls run.
     let outcomes: Vec<(usize, Option<CompanyProblem>)> = stream::iter(plans)
         .map(|p| {
             let original = records.get(&p.company_id).cloned();
             async move { apply_company(partner, clients, store, p, original, now).await }
         })
+        .buffer_unordered(opts.concurrency.max(1))
+        .map(|a| record_company(partner, store, a))
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
@@ -530,7 +533,17 @@ async fn read_snapshot(
             })
         })
         .buffer_unordered(opts.concurrency.max(1))
-        .try_collect::<Vec<AgreementWithLines>>();
+        // Grouped by company as they come, in lists of their own size (most hold one).
+        .try_fold(
+            HashMap::new(),
+            |mut by_company: HashMap<String, Vec<AgreementWithLines>>, a| async move {
+                by_company
+                    .entry(a.agreement.company_id.clone())
+                    .or_insert_with(|| Vec::with_capacity(1))
+                    .push(a);
+                Ok(by_company)
+            },
+        );
     let with_lines = if *scope == Scope::Full {
         // A full pass needs every record: read them while the lines are read.
         let (with_lines, records) = futures::try_join!(lines, store.companies(&partner.id))?;
@@ -544,12 +557,7 @@ async fn read_snapshot(
     } else {
         lines.await?
     };
-    for a in with_lines {
-        snap.agreements
-            .entry(a.agreement.company_id.clone())
-            .or_default()
-            .push(a);
-    }
+    snap.agreements = with_lines;
     for list in snap.agreements.values_mut() {
         list.sort_by(|a, b| a.agreement.id.cmp(&b.agreement.id));
     }
@@ -564,7 +572,17 @@ async fn read_snapshot(
     Ok(snap)
 }
 
-/// Applies one company's plan; returns the number of changes applied and its failure, if any.
+/// What applying one company's plan left: the changes applied, its failure, and the record to
+/// write with the stored one it replaces.
+struct Applied {
+    company_id: String,
+    applied: usize,
+    error: Option<String>,
+    write: Option<(CompanyRecord, Option<CompanyRecord>)>,
+}
+
+/// Applies one company's plan (the PSA's contract first, then the platform); its record is
+/// written by [`record_company`].
 async fn apply_company(
     partner: &Partner,
     clients: &PartnerClients,
@@ -572,15 +590,16 @@ async fn apply_company(
     plan: CompanyPlan,
     original: Option<CompanyRecord>,
     now: DateTime<Utc>,
-) -> (usize, Option<CompanyProblem>) {
+) -> Applied {
     let cid = plan.company_id.clone();
     let Some(mut record) = plan.record.clone() else {
         // Nothing to keep for it (not mapped), but a problem is still reported.
-        let problem = plan.problem.map(|reason| CompanyProblem {
+        return Applied {
             company_id: cid,
-            reason,
-        });
-        return (0, problem);
+            applied: 0,
+            error: plan.problem,
+            write: None,
+        };
     };
     if let Some(o) = &original {
         record.version = o.version;
@@ -597,11 +616,33 @@ async fn apply_company(
     let changed = applied > 0
         || original.as_ref() != Some(&record)
         || original.as_ref().map(|o| &o.last_error) != Some(&error);
-    if changed {
+    let write = changed.then(|| {
         companies::record_outcome(&mut record, now, error.clone());
-        if let Err(e) = store.put_company(&partner.id, &record).await {
+        (record, original)
+    });
+    Applied {
+        company_id: cid,
+        applied,
+        error,
+        write,
+    }
+}
+
+/// Writes a company's record after its plan was applied; returns the number of changes applied
+/// and its failure, if any.
+async fn record_company(
+    partner: &Partner,
+    store: &dyn Store,
+    a: Applied,
+) -> (usize, Option<CompanyProblem>) {
+    let cid = a.company_id;
+    if let Some((record, original)) = &a.write {
+        if let Err(e) = store
+            .put_company_replacing(&partner.id, record, original.as_ref())
+            .await
+        {
             return (
-                applied,
+                a.applied,
                 Some(CompanyProblem {
                     company_id: cid.clone(),
                     reason: format!("company {cid}: could not record the sync: {e}"),
@@ -610,8 +651,8 @@ async fn apply_company(
         }
     }
     (
-        applied,
-        error.map(|reason| CompanyProblem {
+        a.applied,
+        a.error.map(|reason| CompanyProblem {
             company_id: cid,
             reason,
         }),
@@ -678,12 +719,9 @@ async fn apply_changes(
                     .await
                     .map_err(|e| fail(applied, "creating its tenant failed", e))?;
                 applied += 1;
+                // Recorded once, with the quotas' outcome (a failure too); a run that dies
+                // before leaves a tenant stamped with the company id, adopted next time.
                 record.mapping = Mapping::Tenant(t.id.clone());
-                // Record the mapping at once: a later failure must not orphan the tenant.
-                match store.put_company(&partner.id, record).await {
-                    Ok(saved) => record.version = saved.version,
-                    Err(e) => return Err(fail(applied, "recording its new tenant failed", e)),
-                }
                 tenant_id = Some(t.id);
             }
             Change::AdoptTenant { tenant_id: t, .. } => {
