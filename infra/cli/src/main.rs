@@ -106,6 +106,9 @@ enum Command {
     },
     /// Measure sync-tenant at scale against the sandbox (see BENCHMARKS.md).
     Bench {
+        /// The PSA of the measured partner.
+        #[arg(long, value_enum, default_value_t = PsaArg::Connectwise)]
+        psa: PsaArg,
         /// Company counts to measure, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [1000usize, 10000])]
         companies: Vec<usize>,
@@ -467,12 +470,17 @@ async fn run() -> Result<()> {
             Ok(())
         }
         Command::Bench {
+            psa,
             companies,
             latency_ms,
             concurrency,
             json,
         } => {
             let rows = psa_bridge_cli::bench::run(psa_bridge_cli::bench::BenchArgs {
+                psa: match psa {
+                    PsaArg::Connectwise => domain::model::PsaKind::Connectwise,
+                    PsaArg::Autotask => domain::model::PsaKind::Autotask,
+                },
                 sizes: companies,
                 latency_ms,
                 concurrency,
@@ -481,14 +489,22 @@ async fn run() -> Result<()> {
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
             }
-            println!("| companies | pass | PSA requests | platform requests (writes) | wall s | floor s | ratio | peak RSS MB |");
-            println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+            let at = psa == PsaArg::Autotask;
+            println!(
+                "| companies | pass | PSA requests{} | platform requests (writes) | wall s | floor s | ratio | peak RSS MB |",
+                if at { " (counted) | most per endpoint" } else { "" }
+            );
+            println!("|---:|---|---:|{}---:|---:|---:|---:|---:|", if at { "---:|" } else { "" });
             for r in &rows {
+                let psa_cell = match (r.psa_threshold_requests, r.psa_max_per_endpoint) {
+                    (Some(c), m) => format!("{} ({c}) | {}", r.psa_requests, m.unwrap_or(0)),
+                    _ => r.psa_requests.to_string(),
+                };
                 println!(
                     "| {} | {} | {} | {} ({}) | {:.2} | {:.2} | {:.2} | {:.1} |",
                     r.companies,
                     r.pass,
-                    r.psa_requests,
+                    psa_cell,
                     r.platform_requests,
                     r.platform_writes,
                     r.wall_s,
