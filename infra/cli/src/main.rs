@@ -412,6 +412,8 @@ async fn run() -> Result<()> {
             let aws = adapters_for(&cli.aws).await;
             let mut ctx = ctx_for(&aws);
             ctx.http.concurrency = concurrency;
+            // A run pinned to an instant reads the Autotask units of that instant's day.
+            ctx.autotask.today = now.map(|t| t.date_naive());
             let clock: Arc<dyn domain::ports::Clock> = match now {
                 Some(t) => Arc::new(FixedClock(t)),
                 None => Arc::new(SystemClock),
@@ -419,7 +421,10 @@ async fn run() -> Result<()> {
             let deps = sync_tenant::Deps {
                 store: ctx.store.clone(),
                 events: Arc::new(aws.events.clone()),
-                connector: Arc::new(VendorConnector::new(ctx.secrets.clone(), ctx.http.clone())),
+                connector: Arc::new(
+                    VendorConnector::new(ctx.secrets.clone(), ctx.http.clone())
+                        .with_autotask(ctx.autotask.clone()),
+                ),
                 clock,
                 concurrency,
                 full_sync_hours: None,

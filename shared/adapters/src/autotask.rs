@@ -114,6 +114,9 @@ pub struct AutotaskConfig {
     pub zone_url: String,
     pub payg_field: String,
     pub limits: AutotaskLimits,
+    /// The day whose ContractServiceUnits are the current units, for runs pinned to an instant
+    /// (`psa-bridge sync --now`); `None`: today in UTC.
+    pub today: Option<NaiveDate>,
 }
 
 impl Default for AutotaskConfig {
@@ -122,6 +125,7 @@ impl Default for AutotaskConfig {
             zone_url: PRODUCTION_ZONE_URL.to_owned(),
             payg_field: DEFAULT_PAYG_FIELD.to_owned(),
             limits: AutotaskLimits::default(),
+            today: None,
         }
     }
 }
@@ -141,6 +145,7 @@ impl AutotaskConfig {
             zone_url: var(ZONE_URL_ENV).unwrap_or(d.zone_url),
             payg_field: var(PAYG_FIELD_ENV).unwrap_or(d.payg_field),
             limits: d.limits,
+            today: None,
         }
     }
 }
@@ -482,9 +487,13 @@ impl Autotask {
         settings: &HttpSettings,
         config: &AutotaskConfig,
     ) -> PortResult<Self> {
-        Ok(Self::new(creds, client, settings, &config.zone_url)?
+        let at = Self::new(creds, client, settings, &config.zone_url)?
             .with_payg_field(&config.payg_field)
-            .with_limits(config.limits.clone()))
+            .with_limits(config.limits.clone());
+        Ok(match config.today {
+            Some(day) => at.with_today(move || day),
+            None => at,
+        })
     }
 
     /// The contract UDF that marks PAYG contracts (R-PROV-3; default `PAYG`).

@@ -367,6 +367,7 @@ pub fn autotask_config(sandbox: &Sandbox) -> adapters::autotask::AutotaskConfig 
         zone_url: format!("{}/atservicesrest/", sandbox.autotask.url()),
         payg_field: "PAYG".into(),
         limits: adapters::autotask::AutotaskLimits::quick(),
+        today: None,
     }
 }
 
