@@ -106,6 +106,9 @@ enum Command {
     },
     /// Measure sync-tenant at scale against the sandbox (see BENCHMARKS.md).
     Bench {
+        /// The PSA of the measured partner.
+        #[arg(long, value_enum, default_value_t = PsaArg::Connectwise)]
+        psa: PsaArg,
         /// Company counts to measure, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [1000usize, 10000])]
         companies: Vec<usize>,
@@ -244,15 +247,6 @@ fn ctx_for(aws: &AwsAdapters) -> Ctx {
 fn print_json(v: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
-}
-
-/// A clock stopped at one instant (`sync --now`).
-struct FixedClock(chrono::DateTime<chrono::Utc>);
-
-impl domain::ports::Clock for FixedClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.0
-    }
 }
 
 #[tokio::main]
@@ -409,14 +403,19 @@ async fn run() -> Result<()> {
             let aws = adapters_for(&cli.aws).await;
             let mut ctx = ctx_for(&aws);
             ctx.http.concurrency = concurrency;
+            // A run pinned to an instant is pinned everywhere, Autotask's current units included.
             let clock: Arc<dyn domain::ports::Clock> = match now {
-                Some(t) => Arc::new(FixedClock(t)),
+                Some(t) => Arc::new(domain::ports::FixedClock(t)),
                 None => Arc::new(SystemClock),
             };
+            ctx.autotask.clock = clock.clone();
             let deps = sync_tenant::Deps {
                 store: ctx.store.clone(),
                 events: Arc::new(aws.events.clone()),
-                connector: Arc::new(VendorConnector::new(ctx.secrets.clone(), ctx.http.clone())),
+                connector: Arc::new(
+                    VendorConnector::new(ctx.secrets.clone(), ctx.http.clone())
+                        .with_autotask(ctx.autotask.clone()),
+                ),
                 clock,
                 concurrency,
                 full_sync_hours: None,
@@ -467,12 +466,17 @@ async fn run() -> Result<()> {
             Ok(())
         }
         Command::Bench {
+            psa,
             companies,
             latency_ms,
             concurrency,
             json,
         } => {
             let rows = psa_bridge_cli::bench::run(psa_bridge_cli::bench::BenchArgs {
+                psa: match psa {
+                    PsaArg::Connectwise => domain::model::PsaKind::Connectwise,
+                    PsaArg::Autotask => domain::model::PsaKind::Autotask,
+                },
                 sizes: companies,
                 latency_ms,
                 concurrency,
@@ -481,14 +485,22 @@ async fn run() -> Result<()> {
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
             }
-            println!("| companies | pass | PSA requests | platform requests (writes) | wall s | floor s | ratio | peak RSS MB |");
-            println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+            let at = psa == PsaArg::Autotask;
+            println!(
+                "| companies | pass | PSA requests{} | platform requests (writes) | wall s | floor s | ratio | peak RSS MB |",
+                if at { " (counted) | most per endpoint" } else { "" }
+            );
+            println!("|---:|---|---:|{}---:|---:|---:|---:|---:|", if at { "---:|" } else { "" });
             for r in &rows {
+                let psa_cell = match (r.psa_threshold_requests, r.psa_max_per_endpoint) {
+                    (Some(c), m) => format!("{} ({c}) | {}", r.psa_requests, m.unwrap_or(0)),
+                    _ => r.psa_requests.to_string(),
+                };
                 println!(
                     "| {} | {} | {} | {} ({}) | {:.2} | {:.2} | {:.2} | {:.1} |",
                     r.companies,
                     r.pass,
-                    r.psa_requests,
+                    psa_cell,
                     r.platform_requests,
                     r.platform_writes,
                     r.wall_s,

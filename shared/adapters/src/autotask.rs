@@ -495,9 +495,11 @@ impl Autotask {
         settings: &HttpSettings,
         config: &AutotaskConfig,
     ) -> PortResult<Self> {
+        let clock = config.clock.clone();
         Ok(Self::new(creds, client, settings, &config.zone_url)?
             .with_payg_field(&config.payg_field)
-            .with_limits(config.limits.clone()))
+            .with_limits(config.limits.clone())
+            .with_today(move || clock.now().date_naive()))
     }
 
     /// The contract UDF that marks PAYG contracts (R-PROV-3; default `PAYG`).

@@ -439,6 +439,46 @@ async fn lines_carry_the_current_units_after_an_adjustment() {
 }
 
 #[tokio::test]
+async fn a_configured_day_picks_the_units_of_its_period() {
+    // `psa-bridge sync --now` pins the day whose ContractServiceUnits count (AutotaskConfig
+    // `clock`); without it the client would use the real date.
+    let f = fake().await;
+    let c = f.add_company(company("Acme"));
+    let k = f.add_contract(AtNewContract {
+        start_date: Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()),
+        end_date: Some(Utc.with_ymd_and_hms(2026, 12, 31, 0, 0, 0).unwrap()),
+        ..contract(c, "Backup", Some("No"))
+    });
+    let ws = f.add_service("Cyber Protect workstation", "Monthly");
+    let line = f.add_contract_service(k, ws, 5.0);
+    // +3 from the December period on.
+    f.set_now(Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap());
+    f.adjust_units(line, 3.0);
+    f.set_now(now());
+    let units_on = |day: &str| {
+        let config = AutotaskConfig {
+            zone_url: zone(&f),
+            limits: AutotaskLimits::quick(),
+            clock: Arc::new(domain::ports::FixedClock(
+                d(day).and_hms_opt(12, 0, 0).unwrap().and_utc(),
+            )),
+            ..Default::default()
+        };
+        let at = Autotask::from_config(
+            &creds(USER, SECRET, CODE),
+            adapters::http::client(Duration::from_secs(10)),
+            &settings(),
+            &config,
+        )
+        .unwrap();
+        let k = k.to_string();
+        async move { at.lines(&k).await.unwrap()[0].quantity }
+    };
+    assert_eq!(units_on("2026-11-22").await, 5.0);
+    assert_eq!(units_on("2026-12-05").await, 8.0);
+}
+
+#[tokio::test]
 async fn products_are_the_active_services() {
     let f = fake().await;
     let ws = f.add_service("Cyber Protect workstation", "Monthly");
