@@ -5,3 +5,4 @@ pub mod mapping;
 pub mod provisioning;
 pub mod settings;
 pub mod twoway;
+pub mod webhooks;
