@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue};
 use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use domain::model::{CompanyRecord, Partner};
 use domain::ports::{PartnerStatus, Store, SyncCursor};
 use domain::{PortError, PortResult, System};
@@ -737,14 +737,10 @@ impl Store for DynamoStore {
         self.put_plain(partner, "STATUS", st).await
     }
 
-    async fn lease(
-        &self,
-        partner: &str,
-        key: &str,
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> PortResult<bool> {
+    async fn lease(&self, partner: &str, key: &str, owner: &str, secs: u32) -> PortResult<bool> {
+        // Wall-clock time: a lease must outlive the writes whatever clock the run was given.
+        let now = Utc::now();
+        let until = now + chrono::Duration::seconds(i64::from(secs));
         // `LEASE#key`: free when absent or expired; DynamoDB's TTL removes old ones.
         let r = self
             .client

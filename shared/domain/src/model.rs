@@ -569,4 +569,15 @@ impl CompanyRecord {
             _ => None,
         }
     }
+    /// Changes the mapping; what belonged to the previous tenant (our last write to it, the
+    /// lines two-way sync removed for it) goes with it.
+    pub fn map_to(&mut self, mapping: Mapping) {
+        let same_tenant = matches!((&self.mapping, &mapping),
+            (Mapping::Tenant(a), Mapping::Tenant(b)) if a == b);
+        if !same_tenant {
+            self.platform_written = None;
+            self.removed_lines.clear();
+        }
+        self.mapping = mapping;
+    }
 }

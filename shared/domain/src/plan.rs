@@ -210,6 +210,9 @@ pub struct CompanyPlan {
     /// once it is applied they count as ours (R-TWO-1).
     #[serde(skip)]
     pub platform_seen: Option<chrono::DateTime<chrono::Utc>>,
+    /// Two-way sync: a held platform change from this time on must stay a person's (R-TWO-1).
+    #[serde(skip)]
+    pub hold_from: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The plan for a partner run.

@@ -245,16 +245,10 @@ pub trait Store: Send + Sync {
     async fn put_cursor(&self, partner: &str, c: &SyncCursor) -> PortResult<()>;
     async fn status(&self, partner: &str) -> PortResult<PartnerStatus>;
     async fn put_status(&self, partner: &str, s: &PartnerStatus) -> PortResult<()>;
-    /// Takes the lease `key` for `owner` until `until` (a conditional write); false when another
-    /// owner holds an unexpired lease. Serialises the PSA writes of one company across runs.
-    async fn lease(
-        &self,
-        partner: &str,
-        key: &str,
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> PortResult<bool>;
+    /// Takes the lease `key` for `owner` for `secs` seconds of the store's own (wall) clock — a
+    /// conditional write; false when another owner holds an unexpired lease. Serialises the PSA
+    /// writes of one company across runs.
+    async fn lease(&self, partner: &str, key: &str, owner: &str, secs: u32) -> PortResult<bool>;
     /// Gives the lease back (only if `owner` still holds it).
     async fn release(&self, partner: &str, key: &str, owner: &str) -> PortResult<()>;
 }

@@ -58,7 +58,7 @@ pub fn apply_request(
     let mut rec = current
         .cloned()
         .unwrap_or_else(|| CompanyRecord::new(company_id, company_name, Mapping::Unmapped));
-    rec.mapping = match request {
+    let mapping = match request {
         MappingRequest::Existing(tid) => {
             let t = tenant.ok_or_else(|| MappingRefused::NoSuchTenant(tid.clone()))?;
             can_map(t)?;
@@ -76,6 +76,7 @@ pub fn apply_request(
         },
         MappingRequest::Remove => Mapping::Unmapped,
     };
+    rec.map_to(mapping);
     rec.last_error = None;
     Ok(rec)
 }

@@ -201,7 +201,9 @@ pub fn desired_item(
     };
     let (has_total_prepaid, total_prepaid) = prepaid_of(true);
     let (has_usage_prepaid, usage_prepaid) = prepaid_of(false);
-    let (has_prepaid, prepaid) = if has_total_prepaid {
+    // A quota-and-total line at 0 units (no units record for today reads as 0) bounds nothing.
+    let (has_prepaid, prepaid) = if has_total_prepaid && (total_prepaid > 0.0 || !has_usage_prepaid)
+    {
         (true, total_prepaid)
     } else {
         (has_usage_prepaid, usage_prepaid)
@@ -414,6 +416,7 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
         record: None,
         problem: None,
         platform_seen: None,
+        hold_from: None,
     };
 
     // R-PROV-3: never guess PAYG or prepaid; hold the company (no quota, tenant or
@@ -447,7 +450,7 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
                         tenant_id: t.id.clone(),
                         rule: "R-PROV-1",
                     });
-                    record.mapping = Mapping::Tenant(t.id.clone());
+                    record.map_to(Mapping::Tenant(t.id.clone()));
                     let desired = desired_items(mapping, &lines);
                     plan.changes.extend(quota_changes(
                         cid,
@@ -492,7 +495,7 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
                 record.trial_since = Some(today);
             }
             record.nonzero_items = desired.iter().filter(|d| !d.quota.is_zero()).count() as u32;
-            record.mapping = Mapping::NewTenant;
+            record.map_to(Mapping::NewTenant);
             plan.record = Some(record);
             plan
         }
@@ -571,7 +574,7 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
                         tenant_id: tenant_id.clone(),
                         rule: "R-PROV-7",
                     });
-                    record.mapping = Mapping::Unmapped;
+                    record.map_to(Mapping::Unmapped);
                     record.disabled_by_us = false;
                 } else {
                     // Come back on the day the next step is due.

@@ -41,6 +41,12 @@ pub struct TwoWayPlan {
     pub removed_lines: Vec<String>,
     /// The latest platform change carried to the PSA by these changes.
     pub platform_seen: Option<DateTime<Utc>>,
+    /// First look at this tenant with two-way sync: its latest change, the baseline from now on
+    /// (what the platform holds now follows the PSA).
+    pub first_seen: Option<DateTime<Utc>>,
+    /// The earliest change of a held item: our record of the platform must stay before it, or
+    /// the next pass would take the person's change for ours and set it back.
+    pub hold_from: Option<DateTime<Utc>>,
     pub problems: Vec<String>,
 }
 
@@ -337,8 +343,18 @@ pub fn plan(
         .iter()
         .any(|a| provisioning::agreement_problem(partner.psa, &a.agreement, today).is_some());
     if enabled(partner) && mapped_tenant && !held_by_problem {
-        offering_items(&mut b, snap);
-        public_clouds(&mut b, snap.tenant_items, infra_vendors);
+        match snap.record.and_then(|r| r.platform_written) {
+            Some(baseline) => {
+                offering_items(&mut b, snap, baseline);
+                public_clouds(&mut b, snap.tenant_items, infra_vendors, true);
+            }
+            None => {
+                // The first sync of a tenant follows the PSA: nothing it holds now is a
+                // person's change, and a vendor product is added but never removed.
+                b.plan.first_seen = snap.tenant_items.iter().filter_map(|i| i.updated_at).max();
+                public_clouds(&mut b, snap.tenant_items, infra_vendors, false);
+            }
+        }
     }
     let mut plan = b.plan;
     // R-PROV-5 assigns the default storage when no storage line is left; a default storage
@@ -363,13 +379,7 @@ pub fn plan(
 }
 
 /// R-TWO-1: offering items turned on or off on the platform since our last write.
-fn offering_items(b: &mut Builder, snap: &CompanySnapshot) {
-    let Some(record) = snap.record else { return };
-    // The first sync of a company follows the PSA; after it, later platform changes are a
-    // person's.
-    let Some(baseline) = record.platform_written.or(record.last_sync) else {
-        return;
-    };
+fn offering_items(b: &mut Builder, snap: &CompanySnapshot, baseline: DateTime<Utc>) {
     let changed_by_person =
         |c: &CurrentItem| c.updated_at.is_some_and(|t: DateTime<Utc>| t > baseline);
     let current: BTreeMap<&ItemKey, &CurrentItem> =
@@ -412,6 +422,10 @@ fn offering_items(b: &mut Builder, snap: &CompanySnapshot) {
             );
             if !ok {
                 b.plan.hold.push(m.item.clone());
+                b.plan.hold_from = match (b.plan.hold_from, cur.updated_at) {
+                    (Some(h), Some(t)) => Some(h.min(t)),
+                    (h, t) => h.or(t),
+                };
             }
         } else if !cur.enabled && d.enabled && has_line {
             let products: Vec<&ProductRef> = m.products().map(|(_, p)| p).collect();
@@ -430,6 +444,7 @@ fn public_clouds(
     b: &mut Builder,
     items: &[CurrentItem],
     infra_vendors: &BTreeMap<String, CloudVendor>,
+    may_remove: bool,
 ) {
     for cp in b.partner.mapping.public_cloud.clone() {
         let on = items.iter().any(|i| {
@@ -448,9 +463,21 @@ fn public_clouds(
                 &what,
                 "R-TWO-2",
             );
-        } else if !on && present {
+        } else if !on && present && may_remove {
             b.remove(&[&cp.product], "R-TWO-2");
         }
+    }
+}
+
+/// Our record of the platform, kept before the earliest held change (see
+/// [`TwoWayPlan::hold_from`]).
+pub fn settled_before(
+    written: Option<DateTime<Utc>>,
+    hold_from: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    match (written, hold_from) {
+        (Some(w), Some(h)) if w >= h => Some(h - chrono::Duration::milliseconds(1)),
+        (w, _) => w,
     }
 }
 
@@ -471,12 +498,23 @@ pub fn plan_company(
         Change::SetQuota { item, .. } => !tw.hold.contains(item),
         _ => true,
     });
+    let changes_to_psa = !tw.changes.is_empty();
     let mut changes = tw.changes;
     changes.append(&mut p.changes);
     p.changes = changes;
-    p.platform_seen = tw.platform_seen;
+    p.hold_from = tw.hold_from;
     if let Some(r) = p.record.as_mut() {
         r.removed_lines = tw.removed_lines;
+        if r.platform_written.is_none() {
+            r.platform_written = tw.first_seen;
+        }
+        if changes_to_psa {
+            p.platform_seen = tw.platform_seen;
+        } else {
+            // Already as the PSA holds it: settled now, nothing to apply first.
+            r.platform_written = r.platform_written.max(tw.platform_seen);
+        }
+        r.platform_written = settled_before(r.platform_written, tw.hold_from);
     }
     if !tw.problems.is_empty() {
         let mut all = tw.problems;

@@ -257,6 +257,7 @@ pub async fn run(
             t.items
                 .iter()
                 .filter(|i| i.enabled && !i.quota.is_zero())
+                .filter(|i| partner.mapping.items.iter().any(|m| m.item == i.key))
                 .count()
         })
         .sum();
@@ -604,7 +605,7 @@ async fn apply_company(
     if let Some(o) = &original {
         record.version = o.version;
     }
-    let result = apply_changes(partner, clients, store, &plan.changes, &mut record, now).await;
+    let result = apply_changes(partner, clients, store, &plan.changes, &mut record).await;
     let (applied, error) = match result {
         Ok(n) => {
             // Platform changes carried to the PSA are settled: later ones are a person's again.
@@ -613,6 +614,8 @@ async fn apply_company(
         }
         Err((n, e)) => (n, Some(e)),
     };
+    // A held change stays a person's, whatever else was written to the tenant.
+    record.platform_written = twoway::settled_before(record.platform_written, plan.hold_from);
     let changed = applied > 0
         || original.as_ref() != Some(&record)
         || original.as_ref().map(|o| &o.last_error) != Some(&error);
@@ -665,7 +668,6 @@ async fn apply_changes(
     store: &dyn Store,
     changes: &[Change],
     record: &mut CompanyRecord,
-    now: DateTime<Utc>,
 ) -> Result<usize, (usize, String)> {
     let platform = clients.platform.as_ref();
     let cid = record.company_id.clone();
@@ -677,8 +679,7 @@ async fn apply_changes(
     if !psa_writes.is_empty() {
         let key = format!("psa-lines#{cid}");
         let owner = uuid::Uuid::new_v4().to_string();
-        let until = now + chrono::Duration::minutes(5);
-        match store.lease(&partner.id, &key, &owner, now, until).await {
+        match store.lease(&partner.id, &key, &owner, LEASE_SECS).await {
             Ok(true) => {}
             Ok(false) => {
                 return Err((
@@ -721,7 +722,7 @@ async fn apply_changes(
                 applied += 1;
                 // Recorded once, with the quotas' outcome (a failure too); a run that dies
                 // before leaves a tenant stamped with the company id, adopted next time.
-                record.mapping = Mapping::Tenant(t.id.clone());
+                record.map_to(Mapping::Tenant(t.id.clone()));
                 tenant_id = Some(t.id);
             }
             Change::AdoptTenant { tenant_id: t, .. } => {
@@ -782,6 +783,10 @@ async fn apply_changes(
     Ok(applied)
 }
 
+/// How long a company's contract lease lasts (the store's own clock; renewed by nothing: a
+/// run that dies holding it delays that company's contract writes by this much).
+const LEASE_SECS: u32 = 300;
+
 /// Two-way sync's PSA writes (R-TWO-1, R-TWO-2). Each reads the contract first: a product the
 /// contract already holds is not added again (a retried or concurrent run, a lost answer), and
 /// quantities are absolute.
@@ -832,9 +837,32 @@ async fn write_lines(
             Change::SetLineQuantity {
                 agreement_id,
                 line_id,
+                old,
                 new,
                 ..
-            } => psa.set_line_quantity(agreement_id, line_id, *new).await,
+            } => {
+                // Absolute, but planned from what this run read: a line someone changed in the
+                // PSA since then is left alone and planned again at the next pass.
+                let now = psa
+                    .lines(agreement_id)
+                    .await
+                    .map_err(|e| (done, e))?
+                    .into_iter()
+                    .find(|l| &l.id == line_id)
+                    .map(|l| l.quantity);
+                match now {
+                    Some(q) if (q - old).abs() > 1e-9 && (q - new).abs() > 1e-9 => {
+                        Err(PortError::Conflict {
+                            system: crate::error::System::Psa,
+                            message: format!(
+                                "line {line_id} of agreement {agreement_id} changed in the PSA \
+                                 ({old} -> {q}) since this run read it; planned again next pass"
+                            ),
+                        })
+                    }
+                    _ => psa.set_line_quantity(agreement_id, line_id, *new).await,
+                }
+            }
             _ => continue,
         };
         r.map_err(|e| (done, e))?;

@@ -960,6 +960,15 @@ fn r_map_3_storage_quota_follows_the_lines_of_all_its_products() {
             "R-MAP-3",
         ),
         (
+            "a quota-and-total line at 0 units next to class lines: the classes bound it",
+            vec![
+                active("l0", "xyz", LineKind::Prepaid, 0.0),
+                active("l2", "xyz-billed", LineKind::Prepaid, 50.0),
+            ],
+            Quota::hard(50.0 * gb),
+            "R-MAP-3",
+        ),
+        (
             "only the quota-and-total product -> plain R-PROV-4",
             vec![active("l1", "xyz", LineKind::Prepaid, 30.0)],
             Quota::hard(30.0 * gb),

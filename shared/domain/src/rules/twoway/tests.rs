@@ -489,3 +489,85 @@ fn r_two_2_platform_storage_next_to_azure_is_independent() {
     let plan = run(&partner(true), &rec, &agreements, &items);
     assert!(plan.changes.is_empty(), "{plan:#?}");
 }
+
+#[test]
+fn r_two_1_a_change_the_psa_already_holds_is_settled_at_once() {
+    // Disabled by a person at 11:00 while the PSA holds 0 units already: nothing to write, and
+    // the change is ours from now on (a later PSA raise wins).
+    let agreements = vec![contract(
+        "k1",
+        false,
+        vec![
+            line("cs-stor", "k1", "stor", 100.0),
+            line("cs-ws", "k1", "ws", 0.0),
+        ],
+    )];
+    let items = [
+        item("workstations", None, false, Quota::hard(5.0), 11),
+        storage_on(),
+    ];
+    let plan = run(&partner(true), &record(&[]), &agreements, &items);
+    assert!(plan.changes.is_empty(), "{plan:#?}");
+    assert_eq!(plan.record.unwrap().platform_written, Some(t(11)));
+}
+
+#[test]
+fn r_two_1_the_first_look_at_a_tenant_sets_the_baseline_and_follows_the_psa() {
+    let first = CompanyRecord {
+        last_sync: Some(t(8)),
+        ..CompanyRecord::new("c1", "Customer", Mapping::Tenant("t1".into()))
+    };
+    let items = [
+        item("workstations", None, true, Quota::hard(5.0), 11),
+        storage_on(),
+        item("storage", Some("az1"), false, Quota::UNLIMITED, 9),
+    ];
+    let with_azure = vec![contract(
+        "k1",
+        false,
+        vec![
+            line("cs-stor", "k1", "stor", 100.0),
+            line("cs-az", "k1", "azure", 1.0),
+        ],
+    )];
+    let plan = run(&partner(true), &first, &with_azure, &items);
+    assert!(
+        adds(&plan).is_empty() && sets(&plan).is_empty(),
+        "{plan:#?}"
+    );
+    assert_eq!(
+        quota_of(&plan, "workstations"),
+        Some((Quota::ZERO, false)),
+        "PSA wins"
+    );
+    assert_eq!(plan.record.unwrap().platform_written, Some(t(11)));
+    // A new mapping forgets what belonged to the previous tenant.
+    let mut rec = record(&["cs-ws"]);
+    rec.map_to(Mapping::Tenant("t2".into()));
+    assert_eq!((rec.platform_written, rec.removed_lines.len()), (None, 0));
+    let mut same = record(&["cs-ws"]);
+    same.map_to(Mapping::Tenant("t1".into()));
+    assert_eq!(same.platform_written, Some(t(10)));
+}
+
+#[test]
+fn r_two_1_a_held_change_stays_a_persons_whatever_else_is_written() {
+    // Workstations turned on unlimited at 11:00 on a prepaid contract: held. Storage turned off
+    // at 12:00: carried. Our record of the platform must stay before 11:00.
+    let items = [
+        item("workstations", None, true, Quota::UNLIMITED, 11),
+        item(
+            "storage",
+            Some("cloud"),
+            false,
+            Quota::hard(100.0 * STORAGE_UNIT_BYTES),
+            12,
+        ),
+    ];
+    let plan = run(&partner(true), &record(&[]), &prepaid_contract(), &items);
+    assert_eq!(sets(&plan), vec![("cs-stor".into(), 100.0, 0.0, "R-TWO-1")]);
+    assert_eq!(plan.hold_from, Some(t(11)));
+    assert_eq!(plan.platform_seen, Some(t(12)));
+    let after_apply = settled_before(plan.platform_seen.max(Some(t(13))), plan.hold_from);
+    assert!(after_apply < Some(t(11)), "{after_apply:?}");
+}
