@@ -92,6 +92,15 @@ fn contract(id: &str, payg: bool, lines: Vec<Line>) -> AgreementWithLines {
     }
 }
 
+/// The company's one contract `k1` with lines (id, product, units).
+fn k1(payg: bool, lines: &[(&str, &str, f64)]) -> Vec<AgreementWithLines> {
+    let lines = lines
+        .iter()
+        .map(|(id, product, units)| line(id, "k1", product, *units))
+        .collect();
+    vec![contract("k1", payg, lines)]
+}
+
 fn line(id: &str, contract: &str, product: &str, units: f64) -> Line {
     Line {
         id: id.into(),
@@ -307,14 +316,7 @@ fn r_two_1_only_changes_after_our_last_write_count_and_the_first_sync_follows_th
 
 #[test]
 fn r_two_1_service_disabled_on_the_platform_is_removed_and_stays_removed() {
-    let agreements = vec![contract(
-        "k1",
-        false,
-        vec![
-            line("cs-stor", "k1", "stor", 100.0),
-            line("cs-ws", "k1", "ws", 5.0),
-        ],
-    )];
+    let agreements = k1(false, &[("cs-stor", "stor", 100.0), ("cs-ws", "ws", 5.0)]);
     let items = [
         item("workstations", None, false, Quota::hard(5.0), 11),
         storage_on(),
@@ -326,14 +328,7 @@ fn r_two_1_service_disabled_on_the_platform_is_removed_and_stays_removed() {
     assert_eq!(rec.removed_lines, vec!["cs-ws".to_string()]);
 
     // Next run: the line is at 0 and counts for nothing, even for a PAYG contract.
-    let agreements = vec![contract(
-        "k1",
-        true,
-        vec![
-            line("cs-stor", "k1", "stor", 0.0),
-            line("cs-ws", "k1", "ws", 0.0),
-        ],
-    )];
+    let agreements = k1(true, &[("cs-stor", "stor", 0.0), ("cs-ws", "ws", 0.0)]);
     let items = [
         item("workstations", None, false, Quota::hard(5.0), 9),
         item("storage", Some("cloud"), true, Quota::UNLIMITED, 9),
@@ -346,14 +341,7 @@ fn r_two_1_service_disabled_on_the_platform_is_removed_and_stays_removed() {
     );
 
     // Raised again in the PSA, it counts again.
-    let agreements = vec![contract(
-        "k1",
-        false,
-        vec![
-            line("cs-stor", "k1", "stor", 100.0),
-            line("cs-ws", "k1", "ws", 3.0),
-        ],
-    )];
+    let agreements = k1(false, &[("cs-stor", "stor", 100.0), ("cs-ws", "ws", 3.0)]);
     let plan = run(&partner(true), &rec, &agreements, &items);
     assert_eq!(
         quota_of(&plan, "workstations"),
@@ -364,14 +352,7 @@ fn r_two_1_service_disabled_on_the_platform_is_removed_and_stays_removed() {
 
 #[test]
 fn r_two_1_a_removed_service_turned_on_again_gets_its_line_back() {
-    let agreements = vec![contract(
-        "k1",
-        false,
-        vec![
-            line("cs-stor", "k1", "stor", 100.0),
-            line("cs-ws", "k1", "ws", 0.0),
-        ],
-    )];
+    let agreements = k1(false, &[("cs-stor", "stor", 100.0), ("cs-ws", "ws", 0.0)]);
     let items = [
         item("workstations", None, true, Quota::hard(7.0), 11),
         storage_on(),
@@ -424,14 +405,10 @@ fn r_two_2_azure_storages_1_to_n_enable_one_product_and_disabling_all_removes_it
         Change::SetQuota { item, .. } if item.infra_id.as_deref() != Some("cloud"))));
 
     // One of them disabled: the product stays.
-    let with_azure = vec![contract(
-        "k1",
+    let with_azure = k1(
         false,
-        vec![
-            line("cs-stor", "k1", "stor", 100.0),
-            line("cs-az", "k1", "azure", 1.0),
-        ],
-    )];
+        &[("cs-stor", "stor", 100.0), ("cs-az", "azure", 1.0)],
+    );
     let items = [
         storage_on(),
         item("storage", Some("az1"), false, Quota::UNLIMITED, 11),
@@ -454,14 +431,10 @@ fn r_two_2_azure_storages_1_to_n_enable_one_product_and_disabling_all_removes_it
 fn r_two_2_platform_storage_next_to_azure_is_independent() {
     // Seed 004 scenario 3: Acronis storage and Azure used in parallel; disabling the platform's
     // own storage removes its product, the Azure product stays.
-    let agreements = vec![contract(
-        "k1",
+    let agreements = k1(
         false,
-        vec![
-            line("cs-stor", "k1", "stor", 100.0),
-            line("cs-az", "k1", "azure", 1.0),
-        ],
-    )];
+        &[("cs-stor", "stor", 100.0), ("cs-az", "azure", 1.0)],
+    );
     let items = [
         item(
             "storage",
@@ -478,14 +451,7 @@ fn r_two_2_platform_storage_next_to_azure_is_independent() {
     // Not assigned again as the default storage (R-PROV-5) in this run or the next.
     assert_eq!(quota_of(&plan, "storage"), None, "{plan:#?}");
     let rec = plan.record.unwrap();
-    let agreements = vec![contract(
-        "k1",
-        false,
-        vec![
-            line("cs-stor", "k1", "stor", 0.0),
-            line("cs-az", "k1", "azure", 1.0),
-        ],
-    )];
+    let agreements = k1(false, &[("cs-stor", "stor", 0.0), ("cs-az", "azure", 1.0)]);
     let plan = run(&partner(true), &rec, &agreements, &items);
     assert!(plan.changes.is_empty(), "{plan:#?}");
 }
@@ -494,14 +460,7 @@ fn r_two_2_platform_storage_next_to_azure_is_independent() {
 fn r_two_1_a_change_the_psa_already_holds_is_settled_at_once() {
     // Disabled by a person at 11:00 while the PSA holds 0 units already: nothing to write, and
     // the change is ours from now on (a later PSA raise wins).
-    let agreements = vec![contract(
-        "k1",
-        false,
-        vec![
-            line("cs-stor", "k1", "stor", 100.0),
-            line("cs-ws", "k1", "ws", 0.0),
-        ],
-    )];
+    let agreements = k1(false, &[("cs-stor", "stor", 100.0), ("cs-ws", "ws", 0.0)]);
     let items = [
         item("workstations", None, false, Quota::hard(5.0), 11),
         storage_on(),
@@ -522,14 +481,10 @@ fn r_two_1_the_first_look_at_a_tenant_sets_the_baseline_and_follows_the_psa() {
         storage_on(),
         item("storage", Some("az1"), false, Quota::UNLIMITED, 9),
     ];
-    let with_azure = vec![contract(
-        "k1",
+    let with_azure = k1(
         false,
-        vec![
-            line("cs-stor", "k1", "stor", 100.0),
-            line("cs-az", "k1", "azure", 1.0),
-        ],
-    )];
+        &[("cs-stor", "stor", 100.0), ("cs-az", "azure", 1.0)],
+    );
     let plan = run(&partner(true), &first, &with_azure, &items);
     assert!(
         adds(&plan).is_empty() && sets(&plan).is_empty(),
