@@ -1603,6 +1603,7 @@ impl PsaDirectory for Autotask {
         &self,
         agreement_id: &str,
         line_id: &str,
+        from: Option<f64>,
         quantity: f64,
     ) -> PortResult<()> {
         let contract = numeric_id("contract", agreement_id)?;
@@ -1620,6 +1621,17 @@ impl PsaDirectory for Autotask {
         let change = (quantity - line.quantity).round();
         if change == 0.0 {
             return Ok(());
+        }
+        if from.is_some_and(|f| (line.quantity - f).abs() > 1e-9) {
+            return Err(PortError::Conflict {
+                system: System::Psa,
+                message: format!(
+                    "{VENDOR} contract service {line_id} of contract {contract} holds {} units, \
+                     not the {} this run read: changed in the PSA meanwhile",
+                    line.quantity,
+                    from.unwrap_or_default()
+                ),
+            });
         }
         let body = json!({
             "contractID": contract,

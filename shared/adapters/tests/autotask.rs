@@ -438,6 +438,48 @@ async fn lines_carry_the_current_units_after_an_adjustment() {
     assert!(at.lines(&empty.to_string()).await.unwrap().is_empty());
 }
 
+// R-TWO-1
+#[tokio::test]
+async fn r_two_1_lines_are_added_once_and_quantities_are_absolute() {
+    let f = fake().await;
+    let c = f.add_company(company("Acme"));
+    let k = f.add_contract(contract(c, "Backup", Some("No")));
+    let ws = f.add_service("Cyber Protect workstation", "Monthly");
+    let at = client(&f);
+    let kid = k.to_string();
+
+    let line = at.add_line(&kid, &ws.to_string()).await.unwrap();
+    assert_eq!(
+        f.units(line.parse().unwrap()),
+        0.0,
+        "a new service starts at 0"
+    );
+    at.set_line_quantity(&kid, &line, None, 5.0).await.unwrap();
+    // The same call again (a retry) changes nothing: no second adjustment.
+    at.set_line_quantity(&kid, &line, None, 5.0).await.unwrap();
+    assert_eq!(f.units(line.parse().unwrap()), 5.0);
+    assert_eq!(f.adjustments(k).len(), 1);
+    // A second add of the same service is refused by Autotask, not duplicated.
+    assert!(at.add_line(&kid, &ws.to_string()).await.is_err());
+    assert_eq!(f.contract_services(k).len(), 1);
+
+    // Planned from 3 units, but the line holds 5 now: left alone.
+    let e = at
+        .set_line_quantity(&kid, &line, Some(3.0), 0.0)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PortError::Conflict { .. }), "{e}");
+    assert_eq!(f.units(line.parse().unwrap()), 5.0);
+    at.set_line_quantity(&kid, &line, Some(5.0), 0.0)
+        .await
+        .unwrap();
+    assert_eq!(f.units(line.parse().unwrap()), 0.0);
+
+    // A service or contract that does not exist is named.
+    let e = at.add_line(&kid, "999999").await.unwrap_err().to_string();
+    assert!(e.contains("999999"), "{e}");
+}
+
 #[tokio::test]
 async fn a_configured_day_picks_the_units_of_its_period() {
     // `psa-bridge sync --now` pins the day whose ContractServiceUnits count (AutotaskConfig

@@ -66,14 +66,17 @@ pub trait PsaDirectory: Send + Sync {
         Err(one_way())
     }
     /// Sets a line's quantity from today on. Absolute: the adapter reads the current quantity
-    /// and changes it by the difference, so a repeated call changes nothing.
+    /// and changes it by the difference, so a repeated call changes nothing. With `from`, a
+    /// line that holds neither `from` nor `quantity` (changed in the PSA since it was read) is
+    /// left alone: `Conflict`.
     async fn set_line_quantity(
         &self,
         agreement_id: &str,
         line_id: &str,
+        from: Option<f64>,
         quantity: f64,
     ) -> PortResult<()> {
-        let _ = (agreement_id, line_id, quantity);
+        let _ = (agreement_id, line_id, from, quantity);
         Err(one_way())
     }
 }

@@ -828,12 +828,15 @@ async fn write_lines(
                 };
                 match line_id {
                     Ok(id) if *quantity != 0.0 => {
-                        psa.set_line_quantity(agreement_id, &id, *quantity).await
+                        psa.set_line_quantity(agreement_id, &id, None, *quantity)
+                            .await
                     }
                     Ok(_) => Ok(()),
                     Err(e) => Err(e),
                 }
             }
+            // Planned from what this run read: a line changed in the PSA since then is left
+            // alone (Conflict) and planned again at the next pass.
             Change::SetLineQuantity {
                 agreement_id,
                 line_id,
@@ -841,27 +844,8 @@ async fn write_lines(
                 new,
                 ..
             } => {
-                // Absolute, but planned from what this run read: a line someone changed in the
-                // PSA since then is left alone and planned again at the next pass.
-                let now = psa
-                    .lines(agreement_id)
+                psa.set_line_quantity(agreement_id, line_id, Some(*old), *new)
                     .await
-                    .map_err(|e| (done, e))?
-                    .into_iter()
-                    .find(|l| &l.id == line_id)
-                    .map(|l| l.quantity);
-                match now {
-                    Some(q) if (q - old).abs() > 1e-9 && (q - new).abs() > 1e-9 => {
-                        Err(PortError::Conflict {
-                            system: crate::error::System::Psa,
-                            message: format!(
-                                "line {line_id} of agreement {agreement_id} changed in the PSA \
-                                 ({old} -> {q}) since this run read it; planned again next pass"
-                            ),
-                        })
-                    }
-                    _ => psa.set_line_quantity(agreement_id, line_id, *new).await,
-                }
             }
             _ => continue,
         };
