@@ -604,5 +604,25 @@ companies:
             errs.contains("two-way sync is an Autotask feature"),
             "{errs}"
         );
+        // Autotask settings on a ConnectWise partner, an empty PAYG field name, `create` without
+        // the two-way defaults: each named.
+        let cw_field = format!("{FILE}autotask: {{ payg_field: Acronis PAYG }}\n");
+        let errs = resolve(&parse(&cw_field).unwrap(), "ptid", &catalog(), 0)
+            .unwrap_err()
+            .join("\n");
+        assert!(errs.contains("settings for Autotask"), "{errs}");
+        let empty = format!("{at}autotask: {{ payg_field: \"  \" }}\n");
+        let errs = resolve(&parse(&empty).unwrap(), "ptid", &catalog(), 0)
+            .unwrap_err()
+            .join("\n");
+        assert!(errs.contains("payg_field is empty"), "{errs}");
+        let create = at.replace("product: ACR-WS }", "product: ACR-NEW, create: true }");
+        let errs = resolve(&parse(&create).unwrap(), "ptid", &catalog(), 0)
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            errs.contains("create needs an Autotask partner with two_way"),
+            "{errs}"
+        );
     }
 }
