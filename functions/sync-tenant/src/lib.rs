@@ -8,9 +8,11 @@
 //!   webhook receiver): plan → guard → apply, then a `SyncCompleted` summary event.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use chrono::{DateTime, Utc};
-use domain::ports::{BusEvent, Clock, Connector, CredentialState, Events, Store};
-use domain::services::sync::{self, Scope, SyncOptions, SyncReport};
+use domain::ports::{BusEvent, Clock, Connector, Events, Store};
+use domain::services::sync::{self, PartnerSyncError, Scope, SyncReport, SyncRequest};
+pub use domain::services::sync::{
+    report_view, ReportView, DETAIL_CREDENTIALS_FAILED, DETAIL_SYNC_COMPLETED,
+};
 use domain::PortError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -82,8 +84,6 @@ pub enum Pass {
 pub const DETAIL_SYNC_PARTNER: &str = "SyncPartner";
 pub const DETAIL_SYNC_COMPANY: &str = "SyncCompany";
 pub const DETAIL_PSA_CHANGED: &str = "PsaChanged";
-pub const DETAIL_SYNC_COMPLETED: &str = "SyncCompleted";
-pub const DETAIL_CREDENTIALS_FAILED: &str = "CredentialsFailed";
 
 /// The Lambda entry point's logic.
 pub async fn handle(deps: &Deps, event: EventBridgeEvent<Value>) -> Result<Value, SyncFailure> {
@@ -134,138 +134,34 @@ pub async fn dispatch(deps: &Deps) -> Result<Value, SyncFailure> {
     Ok(json!({"dispatched": events.len()}))
 }
 
-/// Work mode for one partner (or one company of it).
+/// Work mode for one partner (or one company of it): the domain's partner sync.
 pub async fn work(deps: &Deps, d: &SyncDetail) -> Result<SyncReport, SyncFailure> {
-    let port = |source| SyncFailure::Port {
-        partner: d.partner.clone(),
-        source,
-    };
-    let mut partner = deps
-        .store
-        .partner(&d.partner)
-        .await
-        .map_err(port)?
-        .ok_or_else(|| SyncFailure::UnknownPartner(d.partner.clone()))?;
-    if let Some(ceiling) = deps.full_sync_hours.filter(|h| *h > 0) {
-        partner.full_sync_hours = partner.full_sync_hours.min(ceiling);
-    }
-    let now = deps.clock.now();
-    let clients = match deps.connector.connect(&partner).await {
-        Ok(c) => c,
-        Err(e) => return Err(credentials_failed(deps, &partner.id, e, now).await),
-    };
     let scope = match (&d.company_id, d.pass) {
         (Some(c), _) => Scope::Company(c.clone()),
         (None, Some(Pass::Full)) => Scope::Full,
         (None, _) => Scope::Incremental,
     };
-    let opts = SyncOptions {
+    let req = SyncRequest {
+        partner: d.partner.clone(),
+        scope,
         dry_run: d.dry_run,
         force: d.force,
         concurrency: deps.concurrency,
+        full_sync_hours: deps.full_sync_hours,
     };
-    let report = match sync::run(&partner, &clients, deps.store.as_ref(), scope, opts, now).await {
-        Ok(r) => r,
-        Err(e) => {
-            let source = e.port().clone();
-            if matches!(source, PortError::Credentials { .. }) {
-                return Err(credentials_failed(deps, &partner.id, source, now).await);
-            }
-            return Err(SyncFailure::Port {
-                partner: partner.id.clone(),
-                source,
-            });
-        }
-    };
-    tracing::info!(
-        partner = %partner.id,
-        scope = %report.scope,
-        companies = report.companies,
-        changes = report.plan.changes.len(),
-        applied = report.applied,
-        failed = report.failures.len(),
-        blocked = report.blocked.as_deref().unwrap_or(""),
-        psa_requests = report.psa_requests,
-        platform_requests = report.platform_requests,
-        "sync finished"
-    );
-    if !report.dry_run {
-        let summary = report_view(&report);
-        deps.events
-            .publish(&[BusEvent {
-                detail_type: DETAIL_SYNC_COMPLETED.into(),
-                detail: serde_json::to_value(summary).expect("summary serialises"),
-            }])
-            .await
-            .map_err(port)?;
-    }
-    Ok(report)
-}
-
-/// R-SET-4: a credential failure shows on the status and raises an event; the run fails so
-/// the schedule retries it (nothing is dropped silently).
-async fn credentials_failed(
-    deps: &Deps,
-    partner: &str,
-    e: PortError,
-    now: DateTime<Utc>,
-) -> SyncFailure {
-    if matches!(e, PortError::Credentials { .. }) {
-        if let Ok(mut status) = deps.store.status(partner).await {
-            status.credentials = Some(CredentialState {
-                ok: false,
-                checked_at: now,
-                problem: Some(e.to_string()),
-            });
-            if let Err(se) = deps.store.put_status(partner, &status).await {
-                tracing::warn!(partner, error = %se, "could not record the credential failure");
-            }
-        }
-        let event = BusEvent {
-            detail_type: DETAIL_CREDENTIALS_FAILED.into(),
-            detail: json!({"partner": partner, "problem": e.to_string(), "at": now}),
-        };
-        if let Err(ee) = deps.events.publish(&[event]).await {
-            tracing::warn!(partner, error = %ee, "could not publish the credential failure");
-        }
-    }
-    SyncFailure::Port {
-        partner: partner.to_owned(),
-        source: e,
-    }
-}
-
-/// What a run reports: the summary, the changes it made (or would make) and the failures.
-#[derive(Debug, Serialize)]
-pub struct ReportView<'a> {
-    pub partner: &'a str,
-    pub scope: &'a str,
-    pub dry_run: bool,
-    pub companies: usize,
-    pub applied: usize,
-    pub blocked: Option<&'a str>,
-    pub psa_requests: u64,
-    pub platform_requests: u64,
-    pub changes: Vec<&'a domain::plan::Change>,
-    pub failures: &'a [domain::plan::CompanyProblem],
-}
-
-/// At most this many changes are listed in a summary event (EventBridge caps an event at 256 KB).
-const EVENT_CHANGES: usize = 200;
-
-pub fn report_view(r: &SyncReport) -> ReportView<'_> {
-    ReportView {
-        partner: &r.partner,
-        scope: &r.scope,
-        dry_run: r.dry_run,
-        companies: r.companies,
-        applied: r.applied,
-        blocked: r.blocked.as_deref(),
-        psa_requests: r.psa_requests,
-        platform_requests: r.platform_requests,
-        changes: r.plan.changes.iter().take(EVENT_CHANGES).collect(),
-        failures: &r.failures,
-    }
+    let now = deps.clock.now();
+    sync::sync_partner(
+        deps.store.as_ref(),
+        deps.events.as_ref(),
+        deps.connector.as_ref(),
+        &req,
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        PartnerSyncError::UnknownPartner(p) => SyncFailure::UnknownPartner(p),
+        PartnerSyncError::Port { partner, source } => SyncFailure::Port { partner, source },
+    })
 }
 
 impl SyncFailure {

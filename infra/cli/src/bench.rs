@@ -6,7 +6,7 @@
 //! Autotask; only the seeding, the credentials and the one change differ.
 
 use crate::localstack::{create_resources, Moto};
-use crate::ops::{self, Ctx};
+use crate::wiring::Ctx;
 use adapters::autotask::{AutotaskConfig, ZONE_URL_ENV};
 use adapters::aws::{local_sdk_config, AwsAdapters, Resources};
 use adapters::connector::VendorConnector;
@@ -18,6 +18,7 @@ use domain::ports::Secrets;
 use domain::rules::settings::{
     AutotaskCredentials, ConnectWiseCredentials, PlatformCredentials, PsaCredentials,
 };
+use domain::services::partners;
 use sandbox::{AtNewCompany, AtNewContract, NewAddition, NewAgreement, NewCompany, Sandbox};
 use serde::Serialize;
 use std::process::Stdio;
@@ -324,11 +325,11 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Row>> {
                 VendorConnector::new(secrets.clone(), http.clone()).with_autotask(autotask.clone()),
             ),
             secrets,
-            http,
-            autotask: autotask.clone(),
+            events: Arc::new(aws.events.clone()),
         };
-        ops::set_credentials(
-            &ctx,
+        partners::set_credentials(
+            ctx.connector.as_ref(),
+            ctx.secrets.as_ref(),
             &partner,
             &sb.platform.url(),
             psa.credentials.clone(),
@@ -338,8 +339,9 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Row>> {
             },
         )
         .await?;
-        ops::apply_partner(
-            &ctx,
+        partners::apply(
+            ctx.store.as_ref(),
+            ctx.connector.as_ref(),
             &format!(
                 "id: {partner}\npsa: {}\nplatform: {{ url: \"{}\" }}\nprovisioning: {{ auto_create: true, activation_email: false }}\nguard: {{ max_zero_share: 1.0 }}\nproducts:\n  - {{ item: workstations, product: ACR-WS }}\n  - {{ item: servers, product: ACR-SRV }}\n  - {{ item: storage, location: Cloud storage, product: ACR-STOR, default: true }}\n",
                 psa.name(),

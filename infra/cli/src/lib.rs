@@ -1,7 +1,11 @@
-//! psa-bridge operator CLI: the local stack, partner configuration, credentials, company lists,
-//! sync runs and status. `main.rs` parses arguments; the work is in these modules.
+//! psa-bridge operator CLI: arguments, wiring and presentation around `domain::services`,
+//! plus the local stack and the benchmark driver. `main.rs` only calls [`app::run`].
 
+pub mod app;
+pub mod args;
 pub mod bench;
+pub mod exit;
 pub mod local;
 pub mod localstack;
-pub mod ops;
+pub mod present;
+pub mod wiring;

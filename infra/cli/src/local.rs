@@ -3,7 +3,7 @@
 //! (events are also put on moto's bus, as in AWS).
 
 use crate::localstack::{create_resources, Moto};
-use crate::ops::{self, Ctx};
+use crate::wiring::Ctx;
 use adapters::aws::{local_sdk_config, AwsAdapters, Resources};
 use adapters::connector::VendorConnector;
 use adapters::eventbus::SOURCE;
@@ -14,6 +14,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{Datelike, Days, Utc};
 use domain::ports::{BusEvent, Events, Secrets, SystemClock};
 use domain::rules::settings::{ConnectWiseCredentials, PlatformCredentials, PsaCredentials};
+use domain::services::{partners, status};
 use domain::PortResult;
 use sandbox::{NewAddition, NewAgreement, NewCompany, Sandbox};
 use serde_json::{json, Value};
@@ -198,8 +199,9 @@ async fn autotask_partner(sb: &Sandbox, ctx: &Ctx) -> Result<AutotaskDemo> {
     let account = sb.platform.add_partner("Demo Autotask MSP");
     sb.platform
         .add_storage(&account.tenant_id, "Azure West", "azure");
-    ops::set_credentials(
-        ctx,
+    partners::set_credentials(
+        ctx.connector.as_ref(),
+        ctx.secrets.as_ref(),
         "demo-at",
         &sb.platform.url(),
         PsaCredentials::Autotask(domain::rules::settings::AutotaskCredentials {
@@ -230,7 +232,7 @@ public_cloud:
 "#,
         sb.platform.url()
     );
-    ops::apply_partner(ctx, &yaml).await?;
+    partners::apply(ctx.store.as_ref(), ctx.connector.as_ref(), &yaml).await?;
     println!("4b. second partner \"demo-at\" on the sandbox Autotask at {}: Tailspin (prepaid: 5 workstations, 100 GB class 2 storage), Wingtip (PAYG workstations); storage products per class (R-MAP-3), Azure mapped per vendor (R-MAP-4), two-way sync on", sb.autotask.url());
     Ok(AutotaskDemo {
         partner_tenant: account.tenant_id,
@@ -343,11 +345,11 @@ pub async fn run(args: LocalArgs) -> Result<()> {
         store: Arc::new(aws.store.clone()),
         secrets,
         connector: connector.clone(),
-        http,
-        autotask,
+        events: Arc::new(aws.events.clone()),
     };
-    let tenant = ops::set_credentials(
-        &ctx,
+    let tenant = partners::set_credentials(
+        ctx.connector.as_ref(),
+        ctx.secrets.as_ref(),
         "demo",
         &sb.platform.url(),
         PsaCredentials::ConnectWise(ConnectWiseCredentials {
@@ -378,7 +380,7 @@ products:
 "#,
         sb.platform.url()
     );
-    let applied = ops::apply_partner(&ctx, &yaml).await?;
+    let applied = partners::apply(ctx.store.as_ref(), ctx.connector.as_ref(), &yaml).await?;
     println!(
         "4. partner file applied (settings changed: {}); product mapping: workstations=ACR-WS, servers=ACR-SRV, mailboxes=ACR-O365 (free), storage@Cloud storage=ACR-STOR (default)",
         applied.settings_changed
@@ -494,7 +496,7 @@ products:
         }
     }
 
-    let st = ops::status(&ctx, "demo").await?;
+    let st = status::status(ctx.store.as_ref(), "demo").await?;
     println!(
         "8. status: {} companies mapped, credentials ok: {}, last sync: {}",
         st.companies_mapped,

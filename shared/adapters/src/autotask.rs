@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use backoff::backoff::Backoff;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::model::{Agreement, Contact, Line, ProductRef, PsaCompany};
-use domain::ports::{AgreementQuery, CompanyQuery, PsaDirectory};
+use domain::ports::{AgreementQuery, CompanyQuery, ContractWriter, PsaDirectory};
 use domain::rules::settings::AutotaskCredentials;
 use domain::{PortError, PortResult, System};
 use reqwest::header::HeaderValue;
@@ -1535,7 +1535,10 @@ impl PsaDirectory for Autotask {
             .await?
             .remove(company_id.trim()))
     }
+}
 
+#[async_trait]
+impl ContractWriter for Autotask {
     async fn allocation_codes(&self) -> PortResult<Vec<ProductRef>> {
         self.active_names("BillingCodes").await
     }

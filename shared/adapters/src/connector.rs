@@ -6,7 +6,7 @@ use crate::http::HttpSettings;
 use crate::platform::PlatformApi;
 use async_trait::async_trait;
 use domain::model::Partner;
-use domain::ports::{Connector, PartnerClients, PsaDirectory, Secrets};
+use domain::ports::{Connector, ContractWriter, PartnerClients, PsaDirectory, Secrets};
 use domain::rules::settings::PsaCredentials;
 use domain::{PortError, PortResult, System};
 use std::sync::atomic::Ordering;
@@ -74,11 +74,20 @@ pub fn clients_from_with(
     autotask: &AutotaskConfig,
 ) -> PortResult<PartnerClients> {
     type Count = Arc<dyn Fn() -> u64 + Send + Sync>;
-    let (psa_client, psa_requests): (Arc<dyn PsaDirectory>, Count) = match psa {
+    type Psa = (
+        Arc<dyn PsaDirectory>,
+        Option<Arc<dyn ContractWriter>>,
+        Count,
+    );
+    let (psa_client, contracts, psa_requests): Psa = match psa {
         PsaCredentials::ConnectWise(cw) => {
             let c = ConnectWise::new(cw, http.clone(), settings)?;
             let n = c.counter();
-            (Arc::new(c), Arc::new(move || n.load(Ordering::Relaxed)))
+            (
+                Arc::new(c),
+                None,
+                Arc::new(move || n.load(Ordering::Relaxed)),
+            )
         }
         PsaCredentials::Autotask(at) => {
             let mut a = Autotask::from_config(at, http.clone(), settings, autotask)?;
@@ -91,7 +100,12 @@ pub fn clients_from_with(
             let p = partner.clone();
             a = a.with_today(move || domain::services::sync::partner_today(&p, clock.now()));
             let n = a.clone();
-            (Arc::new(a), Arc::new(move || n.requests()))
+            let a = Arc::new(a);
+            (
+                a.clone() as Arc<dyn PsaDirectory>,
+                Some(a as Arc<dyn ContractWriter>),
+                Arc::new(move || n.requests()),
+            )
         }
     };
     let platform_client = PlatformApi::new(
@@ -102,9 +116,12 @@ pub fn clients_from_with(
         settings,
     )?;
     let b = platform_client.counter();
+    let platform_client = Arc::new(platform_client);
     Ok(PartnerClients {
         psa: psa_client,
-        platform: Arc::new(platform_client),
+        contracts,
+        platform: platform_client.clone(),
+        tenants: platform_client,
         counters: Arc::new(move || (psa_requests(), b.load(Ordering::Relaxed))),
     })
 }
@@ -125,10 +142,19 @@ impl Connector for VendorConnector {
             });
         }
         let platform = self.secrets.platform(&partner.id).await?;
+        self.connect_with(partner, &psa, &platform).await
+    }
+
+    async fn connect_with(
+        &self,
+        partner: &Partner,
+        psa: &PsaCredentials,
+        platform: &domain::rules::settings::PlatformCredentials,
+    ) -> PortResult<PartnerClients> {
         clients_from_with(
             partner,
-            &psa,
-            &platform,
+            psa,
+            platform,
             self.http.clone(),
             &self.settings,
             &self.autotask,

@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
 use domain::model::{CompanyRecord, Partner};
-use domain::ports::{PartnerStatus, Store, SyncCursor};
+use domain::ports::{CompanyStore, Leases, PartnerStatus, PartnerStore, SyncCursor, SyncState};
 use domain::{PortError, PortResult, System};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -501,7 +501,7 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl Store for DynamoStore {
+impl PartnerStore for DynamoStore {
     async fn partner(&self, id: &str) -> PortResult<Option<Partner>> {
         Ok(self
             .get_keyed::<Partner>(&pk(id), "CONFIG")
@@ -558,7 +558,10 @@ impl Store for DynamoStore {
             ..p.clone()
         })
     }
+}
 
+#[async_trait]
+impl CompanyStore for DynamoStore {
     async fn companies(&self, partner: &str) -> PortResult<Vec<CompanyRecord>> {
         self.query_prefix(&pk(partner), "COMPANY#", |k: Versioned<CompanyRecord>| {
             CompanyRecord {
@@ -711,7 +714,10 @@ impl Store for DynamoStore {
             .item
             .and_then(|i| i.get("company_id").and_then(|v| v.as_s().ok()).cloned()))
     }
+}
 
+#[async_trait]
+impl SyncState for DynamoStore {
     async fn cursor(&self, partner: &str) -> PortResult<SyncCursor> {
         Ok(self
             .get_keyed::<SyncCursor>(&pk(partner), "CURSOR#sync")
@@ -736,7 +742,10 @@ impl Store for DynamoStore {
     async fn put_status(&self, partner: &str, st: &PartnerStatus) -> PortResult<()> {
         self.put_plain(partner, "STATUS", st).await
     }
+}
 
+#[async_trait]
+impl Leases for DynamoStore {
     async fn lease(&self, partner: &str, key: &str, owner: &str, secs: u32) -> PortResult<bool> {
         // Wall-clock time: a lease must outlive the writes whatever clock the run was given.
         let now = Utc::now();

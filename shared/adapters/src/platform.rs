@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::config::StorageLocation;
 use domain::model::{CurrentItem, ItemKey, Quota, Tenant};
-use domain::ports::{NewTenant, Platform, QuotaSet, TenantWithItems};
+use domain::ports::{NewTenant, QuotaSet, TenantAdmin, TenantDirectory, TenantWithItems};
 use domain::rules::settings::PlatformCredentials;
 use domain::{PortError, PortResult, System};
 use reqwest::{Method, StatusCode};
@@ -520,7 +520,7 @@ impl PlatformApi {
 }
 
 #[async_trait]
-impl Platform for PlatformApi {
+impl TenantDirectory for PlatformApi {
     async fn check_login(&self) -> PortResult<String> {
         let v = self
             .get(&format!("api/2/clients/{}", self.client_id))
@@ -663,7 +663,10 @@ impl Platform for PlatformApi {
             })
             .collect())
     }
+}
 
+#[async_trait]
+impl TenantAdmin for PlatformApi {
     async fn create_customer(&self, req: &NewTenant) -> PortResult<Tenant> {
         let body = json!({
             "name": req.name,

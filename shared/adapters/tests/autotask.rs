@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use domain::model::{
     GuardSettings, Partner, ProductMapping, ProvisioningSettings, PsaKind, Switches,
 };
-use domain::ports::{AgreementQuery, CompanyQuery, PsaDirectory};
+use domain::ports::{AgreementQuery, CompanyQuery, ContractWriter, PsaDirectory};
 use domain::rules::settings::{AutotaskCredentials, PlatformCredentials, PsaCredentials};
 use domain::PortError;
 use sandbox::{AtNewCompany, AtNewContract, AutotaskFake, Fault};

@@ -8,8 +8,9 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use domain::ports::{Clock, Secrets};
 use domain::rules::settings::{ConnectWiseCredentials, PlatformCredentials, PsaCredentials};
+use domain::services::partners;
 use psa_bridge_cli::localstack::{create_resources, Moto};
-use psa_bridge_cli::ops::{self, Ctx};
+use psa_bridge_cli::wiring::Ctx;
 use sandbox::{NewAddition, NewAgreement, NewCompany, PartnerAccount, Sandbox};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -124,8 +125,7 @@ impl World {
             store: Arc::new(aws.store.clone()),
             secrets,
             connector,
-            http,
-            autotask,
+            events: Arc::new(aws.events.clone()),
         };
         World {
             moto,
@@ -166,14 +166,16 @@ impl World {
     }
 
     pub async fn set_credentials(&self) -> anyhow::Result<String> {
-        ops::set_credentials(
-            &self.ctx,
+        partners::set_credentials(
+            self.ctx.connector.as_ref(),
+            self.ctx.secrets.as_ref(),
             PARTNER,
             &self.sandbox.platform.url(),
             self.psa_credentials(CW_PRIVATE),
             self.platform_credentials(),
         )
         .await
+        .map_err(Into::into)
     }
 
     /// The demo partner file; `extra` is appended (more YAML keys).
@@ -195,8 +197,8 @@ products:
         )
     }
 
-    pub async fn apply(&self, yaml: &str) -> anyhow::Result<ops::Applied> {
-        ops::apply_partner(&self.ctx, yaml).await
+    pub async fn apply(&self, yaml: &str) -> anyhow::Result<partners::Applied> {
+        Ok(partners::apply(self.ctx.store.as_ref(), self.ctx.connector.as_ref(), yaml).await?)
     }
 
     /// Moves the test clock and both sandboxes' clocks.

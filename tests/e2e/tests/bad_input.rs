@@ -1,8 +1,8 @@
 //! Bad input gets a clear error that names the thing, and nothing is half-written.
 
 use domain::rules::settings::PlatformCredentials;
+use domain::services::{partners, status};
 use e2e::*;
-use psa_bridge_cli::ops;
 use serde_json::json;
 
 // R-SET-1
@@ -62,7 +62,7 @@ async fn r_set_4_missing_secret_is_named_and_shows_on_the_status() {
         err.contains("psa-bridge/acme/platform does not exist"),
         "{err}"
     );
-    let st = ops::status(&w.ctx, PARTNER).await.unwrap();
+    let st = status::status(w.ctx.store.as_ref(), PARTNER).await.unwrap();
     let cred = st.status.credentials.expect("credential state recorded");
     assert!(!cred.ok);
     assert!(cred.problem.unwrap().contains("psa-bridge/acme/platform"));
@@ -72,8 +72,9 @@ async fn r_set_4_missing_secret_is_named_and_shows_on_the_status() {
 #[tokio::test]
 async fn r_set_4_wrong_credentials_are_refused_and_nothing_is_stored() {
     let w = World::bare().await;
-    let err = ops::set_credentials(
-        &w.ctx,
+    let err = partners::set_credentials(
+        w.ctx.connector.as_ref(),
+        w.ctx.secrets.as_ref(),
         PARTNER,
         &w.sandbox.platform.url(),
         w.psa_credentials("not-the-key"),
@@ -91,8 +92,9 @@ async fn r_set_4_wrong_credentials_are_refused_and_nothing_is_stored() {
         !err.contains("not-the-key"),
         "the secret never shows: {err}"
     );
-    let err = ops::set_credentials(
-        &w.ctx,
+    let err = partners::set_credentials(
+        w.ctx.connector.as_ref(),
+        w.ctx.secrets.as_ref(),
         PARTNER,
         &w.sandbox.platform.url(),
         w.psa_credentials(CW_PRIVATE),

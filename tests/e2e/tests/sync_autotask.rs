@@ -1,8 +1,8 @@
 //! sync-tenant with an Autotask partner: the real handler, moto, the Autotask and platform sandbox.
 
 use domain::rules::settings::{AutotaskCredentials, PsaCredentials};
+use domain::services::partners;
 use e2e::*;
-use psa_bridge_cli::ops;
 use sandbox::{AtNewCompany, AtNewContract, Fault, FaultKind};
 use serde_json::{json, Value};
 
@@ -36,8 +36,9 @@ async fn autotask_world_with(extra: &str) -> At {
     let stor_free = at.add_service("ACR-STOR free", "Monthly");
     let stor_billed = at.add_service("ACR-STOR billed", "Monthly");
     let azure = at.add_service("ACR-AZURE", "Monthly");
-    ops::set_credentials(
-        &w.ctx,
+    partners::set_credentials(
+        w.ctx.connector.as_ref(),
+        w.ctx.secrets.as_ref(),
         PARTNER,
         &w.sandbox.platform.url(),
         PsaCredentials::Autotask(AutotaskCredentials {
@@ -160,8 +161,9 @@ async fn r_set_4_autotask_bad_credentials_are_named_and_nothing_stored() {
         ("human@acme-msp.example", "pw-123456", AT_CODE, "API"),
     ];
     for (user, secret, code, want) in rows {
-        let err = ops::set_credentials(
-            &w.ctx,
+        let err = partners::set_credentials(
+            w.ctx.connector.as_ref(),
+            w.ctx.secrets.as_ref(),
             PARTNER,
             &w.sandbox.platform.url(),
             PsaCredentials::Autotask(AutotaskCredentials {

@@ -326,6 +326,8 @@ async fn r_co_4_a_failing_company_is_recorded_with_its_reason_and_the_others_go_
         .unwrap();
     assert!(rec.last_error.unwrap().contains("self-service"));
     assert!(rec.last_sync.is_some());
-    let st = psa_bridge_cli::ops::status(&w.ctx, PARTNER).await.unwrap();
+    let st = domain::services::status::status(w.ctx.store.as_ref(), PARTNER)
+        .await
+        .unwrap();
     assert_eq!(st.failing.len(), 1);
 }

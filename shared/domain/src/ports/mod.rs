@@ -28,15 +28,8 @@ pub struct AgreementQuery {
     pub company_ids: Vec<String>,
 }
 
-/// What a PSA without writes answers to one.
-fn one_way() -> crate::error::PortError {
-    crate::error::PortError::Rejected {
-        system: crate::error::System::Psa,
-        message: "this PSA is synced one way: psa-bridge does not write its agreements".into(),
-    }
-}
-
-/// The PSA side of provisioning: companies, agreements and their lines, the product catalogue.
+/// The PSA's reads for provisioning: companies, agreements and their lines, the product
+/// catalogue. Every PSA implements it.
 #[async_trait]
 pub trait PsaDirectory: Send + Sync {
     async fn check_login(&self) -> PortResult<()>;
@@ -46,25 +39,23 @@ pub trait PsaDirectory: Send + Sync {
     async fn products(&self) -> PortResult<Vec<ProductRef>>;
     /// The company's primary contact with its e-mail address (for the activation e-mail).
     async fn primary_contact(&self, company_id: &str) -> PortResult<Option<Contact>>;
+}
+
+/// The PSA's contract writes (two-way sync, R-TWO-1/2). Only a PSA psa-bridge writes to
+/// implements it (Autotask today): [`PartnerClients::contracts`] is `None` for the others.
+#[async_trait]
+pub trait ContractWriter: Send + Sync {
     /// Allocation codes (Autotask billing codes) two-way sync may use (R-TWO-1).
-    async fn allocation_codes(&self) -> PortResult<Vec<ProductRef>> {
-        Ok(Vec::new())
-    }
+    async fn allocation_codes(&self) -> PortResult<Vec<ProductRef>>;
     /// Creates a product (an Autotask service) with two-way sync's default allocation code and
     /// period type (R-TWO-1); the partner file asks for it with `create: true`.
     async fn create_product(
         &self,
         name: &str,
         defaults: &crate::model::TwoWaySettings,
-    ) -> PortResult<ProductRef> {
-        let _ = (name, defaults);
-        Err(one_way())
-    }
+    ) -> PortResult<ProductRef>;
     /// Adds a product to an agreement with quantity 0; returns the new line's id (R-TWO-1).
-    async fn add_line(&self, agreement_id: &str, product_id: &str) -> PortResult<String> {
-        let _ = (agreement_id, product_id);
-        Err(one_way())
-    }
+    async fn add_line(&self, agreement_id: &str, product_id: &str) -> PortResult<String>;
     /// Sets a line's quantity from today on. Absolute: the adapter reads the current quantity
     /// and changes it by the difference, so a repeated call changes nothing. With `from`, a
     /// line that holds neither `from` nor `quantity` (changed in the PSA since it was read) is
@@ -75,9 +66,14 @@ pub trait PsaDirectory: Send + Sync {
         line_id: &str,
         from: Option<f64>,
         quantity: f64,
-    ) -> PortResult<()> {
-        let _ = (agreement_id, line_id, from, quantity);
-        Err(one_way())
+    ) -> PortResult<()>;
+}
+
+/// What a PSA without contract writes answers to one.
+pub fn one_way(psa: crate::model::PsaKind) -> crate::error::PortError {
+    crate::error::PortError::Rejected {
+        system: crate::error::System::Psa,
+        message: format!("{psa} is synced one way: psa-bridge does not write its agreements"),
     }
 }
 
@@ -107,16 +103,16 @@ pub struct QuotaSet {
     pub quota: Quota,
 }
 
-/// The platform side: the partner's customer tenants and their offering items.
+/// The platform's reads: the partner's customer tenants and their offering items.
 #[async_trait]
-pub trait Platform: Send + Sync {
+pub trait TenantDirectory: Send + Sync {
     /// Verifies the API client and returns the partner tenant it acts for.
     async fn check_login(&self) -> PortResult<String>;
     /// Customer tenants under the partner, with their items (all when `ids` is empty), and
     /// the platform's timestamp of the answer.
     async fn customers(&self, ids: &[String]) -> PortResult<(Vec<TenantWithItems>, String)>;
-    /// [`Platform::customers`] keeping only the offering items `keep` accepts; adapters filter
-    /// page by page so that unmanaged items are never held.
+    /// [`TenantDirectory::customers`] keeping only the offering items `keep` accepts; adapters
+    /// filter page by page so that unmanaged items are never held.
     async fn customers_keeping(
         &self,
         ids: &[String],
@@ -137,6 +133,11 @@ pub trait Platform: Send + Sync {
     /// The customer tenant stamped with this PSA company id, if any.
     async fn find_customer(&self, customer_id: &str) -> PortResult<Option<TenantWithItems>>;
     async fn storage_locations(&self) -> PortResult<Vec<crate::config::StorageLocation>>;
+}
+
+/// The platform's writes: customer tenants and their offering items.
+#[async_trait]
+pub trait TenantAdmin: Send + Sync {
     /// Creates a customer tenant; a retried create finds its tenant by `customer_id`.
     async fn create_customer(&self, req: &NewTenant) -> PortResult<Tenant>;
     /// Sets offering items; re-reads and retries on a quota version conflict. Returns the
@@ -199,13 +200,18 @@ pub struct PartnerStatus {
     pub nonzero_quotas: usize,
 }
 
-/// Persistent state (DynamoDB).
+/// Partner settings (DynamoDB `PARTNER#p | CONFIG`).
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait PartnerStore: Send + Sync {
     async fn partner(&self, id: &str) -> PortResult<Option<Partner>>;
     async fn partners(&self) -> PortResult<Vec<Partner>>;
     /// Writes a partner if `p.version` is the stored version (0: new); returns it with the new version.
     async fn put_partner(&self, p: &Partner) -> PortResult<Partner>;
+}
+
+/// Company records: each company's mapping and sync state (`PARTNER#p | COMPANY#c`).
+#[async_trait]
+pub trait CompanyStore: Send + Sync {
     async fn companies(&self, partner: &str) -> PortResult<Vec<CompanyRecord>>;
     /// Records due for a look without any change on either side: a last error, waiting for a
     /// new tenant, or a review date on or before `today` (a sparse index, not a scan).
@@ -230,9 +236,9 @@ pub trait Store: Send + Sync {
     /// Writes a record if `rec.version` is the stored version, keeping a tenant mapped to one
     /// company only (R-CO-5); returns it with the new version.
     async fn put_company(&self, partner: &str, rec: &CompanyRecord) -> PortResult<CompanyRecord>;
-    /// [`Store::put_company`] for a caller that holds the record it replaces (`None`: there
-    /// was none), so that the store need not read it. A `previous` that is no longer the stored
-    /// record is refused like a stale version.
+    /// [`CompanyStore::put_company`] for a caller that holds the record it replaces (`None`:
+    /// there was none), so that the store need not read it. A `previous` that is no longer the
+    /// stored record is refused like a stale version.
     async fn put_company_replacing(
         &self,
         partner: &str,
@@ -244,10 +250,20 @@ pub trait Store: Send + Sync {
     }
     /// The company a tenant is mapped to, if any.
     async fn tenant_holder(&self, partner: &str, tenant_id: &str) -> PortResult<Option<String>>;
+}
+
+/// Where a partner's passes left off, and its status (R-STAT-1).
+#[async_trait]
+pub trait SyncState: Send + Sync {
     async fn cursor(&self, partner: &str) -> PortResult<SyncCursor>;
     async fn put_cursor(&self, partner: &str, c: &SyncCursor) -> PortResult<()>;
     async fn status(&self, partner: &str) -> PortResult<PartnerStatus>;
     async fn put_status(&self, partner: &str, s: &PartnerStatus) -> PortResult<()>;
+}
+
+/// Leases that serialise one kind of write across runs.
+#[async_trait]
+pub trait Leases: Send + Sync {
     /// Takes the lease `key` for `owner` for `secs` seconds of the store's own (wall) clock — a
     /// conditional write; false when another owner holds an unexpired lease. Serialises the PSA
     /// writes of one company across runs.
@@ -255,6 +271,11 @@ pub trait Store: Send + Sync {
     /// Gives the lease back (only if `owner` still holds it).
     async fn release(&self, partner: &str, key: &str, owner: &str) -> PortResult<()>;
 }
+
+/// Every store port at once, for wiring (`main`, the CLI): services name the parts they use.
+pub trait Store: PartnerStore + CompanyStore + SyncState + Leases {}
+
+impl<T: PartnerStore + CompanyStore + SyncState + Leases + ?Sized> Store for T {}
 
 /// A partner's credentials (Secrets Manager).
 #[async_trait]
@@ -282,15 +303,33 @@ pub trait Events: Send + Sync {
 #[derive(Clone)]
 pub struct PartnerClients {
     pub psa: Arc<dyn PsaDirectory>,
-    pub platform: Arc<dyn Platform>,
+    /// The PSA's contract writes, for a PSA psa-bridge writes to (two-way sync); else `None`.
+    pub contracts: Option<Arc<dyn ContractWriter>>,
+    pub platform: Arc<dyn TenantDirectory>,
+    pub tenants: Arc<dyn TenantAdmin>,
     /// Requests made so far by these clients: (PSA, platform).
     pub counters: Arc<dyn Fn() -> (u64, u64) + Send + Sync>,
+}
+
+impl PartnerClients {
+    /// The contract writes, or the error of a PSA synced one way.
+    pub fn contracts(&self, psa: crate::model::PsaKind) -> PortResult<&dyn ContractWriter> {
+        self.contracts.as_deref().ok_or_else(|| one_way(psa))
+    }
 }
 
 /// Builds a partner's clients from its settings and secrets.
 #[async_trait]
 pub trait Connector: Send + Sync {
+    /// Clients from the partner's stored secrets.
     async fn connect(&self, partner: &Partner) -> PortResult<PartnerClients>;
+    /// Clients from credentials in hand (to verify them before they are stored).
+    async fn connect_with(
+        &self,
+        partner: &Partner,
+        psa: &PsaCredentials,
+        platform: &PlatformCredentials,
+    ) -> PortResult<PartnerClients>;
 }
 
 /// The time. Injected everywhere; tests move it.

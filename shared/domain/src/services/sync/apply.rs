@@ -1,0 +1,317 @@
+//! Applying a company's plan: the PSA's contract first (two-way sync, under a lease), then the
+//! platform; the company's record is written after.
+
+use crate::error::PortError;
+use crate::model::{CompanyRecord, Mapping, Partner};
+use crate::plan::{Change, CompanyPlan, CompanyProblem};
+use crate::ports::{CompanyStore, Leases, NewTenant, PartnerClients, QuotaSet};
+use crate::rules::{companies, twoway};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// What applying one company's plan left: the changes applied, its failure, and the record to
+/// write with the stored one it replaces.
+pub(super) struct Applied {
+    company_id: String,
+    applied: usize,
+    error: Option<String>,
+    write: Option<(CompanyRecord, Option<CompanyRecord>)>,
+}
+
+/// Applies one company's plan (the PSA's contract first, then the platform); its record is
+/// written by [`record_company`].
+pub(super) async fn apply_company(
+    partner: &Partner,
+    clients: &PartnerClients,
+    store: &(impl Leases + ?Sized),
+    plan: CompanyPlan,
+    original: Option<CompanyRecord>,
+    now: DateTime<Utc>,
+) -> Applied {
+    let cid = plan.company_id.clone();
+    let Some(mut record) = plan.record.clone() else {
+        // Nothing to keep for it (not mapped), but a problem is still reported.
+        return Applied {
+            company_id: cid,
+            applied: 0,
+            error: plan.problem,
+            write: None,
+        };
+    };
+    if let Some(o) = &original {
+        record.version = o.version;
+    }
+    let result = apply_changes(partner, clients, store, &plan.changes, &mut record).await;
+    let (applied, error) = match result {
+        Ok(n) => {
+            // Platform changes carried to the PSA are settled: later ones are a person's again.
+            record.platform_written = record.platform_written.max(plan.platform_seen);
+            (n, plan.problem.clone())
+        }
+        Err((n, e)) => (n, Some(e)),
+    };
+    // A held change stays a person's, whatever else was written to the tenant.
+    record.platform_written = twoway::settled_before(record.platform_written, plan.hold_from);
+    let changed = applied > 0
+        || original.as_ref() != Some(&record)
+        || original.as_ref().map(|o| &o.last_error) != Some(&error);
+    let write = changed.then(|| {
+        companies::record_outcome(&mut record, now, error.clone());
+        (record, original)
+    });
+    Applied {
+        company_id: cid,
+        applied,
+        error,
+        write,
+    }
+}
+
+/// Writes a company's record after its plan was applied; returns the number of changes applied
+/// and its failure, if any.
+pub(super) async fn record_company(
+    partner: &Partner,
+    store: &(impl CompanyStore + ?Sized),
+    a: Applied,
+) -> (usize, Option<CompanyProblem>) {
+    let cid = a.company_id;
+    if let Some((record, original)) = &a.write {
+        if let Err(e) = store
+            .put_company_replacing(&partner.id, record, original.as_ref())
+            .await
+        {
+            return (
+                a.applied,
+                Some(CompanyProblem {
+                    company_id: cid.clone(),
+                    reason: format!("company {cid}: could not record the sync: {e}"),
+                }),
+            );
+        }
+    }
+    (
+        a.applied,
+        a.error.map(|reason| CompanyProblem {
+            company_id: cid,
+            reason,
+        }),
+    )
+}
+
+async fn apply_changes(
+    partner: &Partner,
+    clients: &PartnerClients,
+    store: &(impl Leases + ?Sized),
+    changes: &[Change],
+    record: &mut CompanyRecord,
+) -> Result<usize, (usize, String)> {
+    let platform = clients.tenants.as_ref();
+    let cid = record.company_id.clone();
+    let fail = |n: usize, what: &str, e: PortError| (n, format!("company {cid}: {what}: {e}"));
+    let mut applied = 0;
+    // Two-way sync's PSA writes come first (the quota changes below assume them), by one run
+    // at a time per company (a lease), each after a fresh read of the contract.
+    let psa_writes: Vec<&Change> = changes.iter().filter(|c| c.writes_psa()).collect();
+    if !psa_writes.is_empty() {
+        let key = format!("psa-lines#{cid}");
+        let owner = uuid::Uuid::new_v4().to_string();
+        match store.lease(&partner.id, &key, &owner, LEASE_SECS).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err((
+                    0,
+                    format!(
+                        "company {cid}: another run is updating its contract; it is synced \
+                         again at the next pass"
+                    ),
+                ))
+            }
+            Err(e) => return Err(fail(0, "taking the lease on its contract failed", e)),
+        }
+        let written = match clients.contracts(partner.psa) {
+            Ok(writer) => write_lines(clients.psa.as_ref(), writer, &psa_writes).await,
+            Err(e) => Err((0, e)),
+        };
+        if let Err(e) = store.release(&partner.id, &key, &owner).await {
+            tracing::warn!(company_id = %cid, error = %e, "lease not released; it expires");
+        }
+        applied += written.map_err(|(n, e)| fail(n, "updating its contract failed", e))?;
+    }
+    let mut tenant_id = record.tenant_id().map(str::to_owned);
+    let mut quotas: BTreeMap<String, Vec<QuotaSet>> = BTreeMap::new();
+    for c in changes {
+        match c {
+            Change::CreateTenant {
+                tenant_name,
+                trial,
+                two_factor,
+                admin,
+                ..
+            } => {
+                let t = platform
+                    .create_customer(&NewTenant {
+                        name: tenant_name.clone(),
+                        customer_id: cid.clone(),
+                        trial: *trial,
+                        two_factor: *two_factor,
+                        admin: admin_with_email(clients, &cid, admin).await,
+                    })
+                    .await
+                    .map_err(|e| fail(applied, "creating its tenant failed", e))?;
+                applied += 1;
+                // Recorded once, with the quotas' outcome (a failure too); a run that dies
+                // before leaves a tenant stamped with the company id, adopted next time.
+                record.map_to(Mapping::Tenant(t.id.clone()));
+                tenant_id = Some(t.id);
+            }
+            Change::AdoptTenant { tenant_id: t, .. } => {
+                record.mapping = Mapping::Tenant(t.clone());
+                tenant_id = Some(t.clone());
+                applied += 1;
+            }
+            Change::SetQuota {
+                tenant_id: t,
+                item,
+                new,
+                enabled,
+                ..
+            } => {
+                let Some(t) = t.clone().or_else(|| tenant_id.clone()) else {
+                    continue;
+                };
+                quotas.entry(t).or_default().push(QuotaSet {
+                    item: item.clone(),
+                    enabled: *enabled,
+                    quota: *new,
+                });
+            }
+            _ => {}
+        }
+    }
+    for (t, items) in &quotas {
+        let written = platform
+            .set_quotas(t, items)
+            .await
+            .map_err(|e| fail(applied, "setting quotas failed", e))?;
+        record.platform_written = record.platform_written.max(written);
+        applied += items.len();
+    }
+    for c in changes {
+        let r = match c {
+            Change::EnableTenant { tenant_id, .. } => platform
+                .set_enabled(tenant_id, true)
+                .await
+                .map_err(|e| fail(applied, "enabling its tenant failed", e)),
+            Change::SwitchToProduction { tenant_id, .. } => platform
+                .switch_to_production(tenant_id)
+                .await
+                .map_err(|e| fail(applied, "switching its tenant to production failed", e)),
+            Change::DisableTenant { tenant_id, .. } => platform
+                .set_enabled(tenant_id, false)
+                .await
+                .map_err(|e| fail(applied, "disabling its tenant failed", e)),
+            Change::DeleteTenant { tenant_id, .. } => platform
+                .delete_tenant(tenant_id)
+                .await
+                .map_err(|e| fail(applied, "deleting its tenant failed", e)),
+            _ => continue,
+        };
+        r?;
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+/// How long a company's contract lease lasts (the store's own clock; renewed by nothing: a
+/// run that dies holding it delays that company's contract writes by this much).
+const LEASE_SECS: u32 = 300;
+
+/// Two-way sync's PSA writes (R-TWO-1, R-TWO-2). Each reads the contract first: a product the
+/// contract already holds is not added again (a retried or concurrent run, a lost answer), and
+/// quantities are absolute.
+async fn write_lines(
+    psa: &dyn crate::ports::PsaDirectory,
+    writer: &dyn crate::ports::ContractWriter,
+    writes: &[&Change],
+) -> Result<usize, (usize, PortError)> {
+    let mut done = 0;
+    for c in writes {
+        let r = match c {
+            Change::AddLine {
+                agreement_id,
+                product,
+                quantity,
+                ..
+            } => {
+                let find = || async {
+                    Ok::<_, PortError>(
+                        psa.lines(agreement_id)
+                            .await?
+                            .into_iter()
+                            .find(|l| l.product_id == product.id)
+                            .map(|l| l.id),
+                    )
+                };
+                let line_id = match find().await {
+                    Ok(Some(id)) => Ok(id),
+                    Ok(None) => match writer.add_line(agreement_id, &product.id).await {
+                        Ok(id) => Ok(id),
+                        // The answer may have been lost after the write: look again.
+                        Err(e) if e.is_retryable() => match find().await {
+                            Ok(Some(id)) => Ok(id),
+                            _ => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                };
+                match line_id {
+                    Ok(id) if *quantity != 0.0 => {
+                        writer
+                            .set_line_quantity(agreement_id, &id, None, *quantity)
+                            .await
+                    }
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            // Planned from what this run read: a line changed in the PSA since then is left
+            // alone (Conflict) and planned again at the next pass.
+            Change::SetLineQuantity {
+                agreement_id,
+                line_id,
+                old,
+                new,
+                ..
+            } => {
+                writer
+                    .set_line_quantity(agreement_id, line_id, Some(*old), *new)
+                    .await
+            }
+            _ => continue,
+        };
+        r.map_err(|e| (done, e))?;
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// The administrator to invite: the plan's contact, completed with its e-mail from the PSA
+/// when the company listing did not carry it. A lookup failure only skips the invitation.
+async fn admin_with_email(
+    clients: &PartnerClients,
+    company_id: &str,
+    admin: &Option<crate::model::Contact>,
+) -> Option<crate::model::Contact> {
+    let a = admin.as_ref()?;
+    if a.email.is_some() {
+        return Some(a.clone());
+    }
+    match clients.psa.primary_contact(company_id).await {
+        Ok(c) => c.filter(|c| c.email.is_some()),
+        Err(e) => {
+            tracing::warn!(company_id, error = %e, "primary contact not readable; no activation e-mail");
+            None
+        }
+    }
+}

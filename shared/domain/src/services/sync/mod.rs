@@ -1,0 +1,337 @@
+//! The sync service: read both sides, plan every company (rules), guard, apply the difference.
+//! API calls grow with changes, not with the number of companies.
+
+mod apply;
+mod partner;
+mod snapshot;
+
+pub use partner::{
+    report_view, sync_partner, PartnerSyncError, ReportView, SyncRequest,
+    DETAIL_CREDENTIALS_FAILED, DETAIL_SYNC_COMPLETED,
+};
+
+use apply::{apply_company, record_company};
+use snapshot::{read_snapshot, Snapshot};
+
+use crate::error::PortError;
+use crate::model::{CurrentItem, Partner};
+use crate::plan::{CompanyPlan, CompanyProblem, Plan};
+use crate::ports::{CompanyStore, Leases, PartnerClients, PartnerStatus, RunSummary, SyncState};
+use crate::rules::{mapping, provisioning, twoway};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+/// What a run covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "pass", content = "company_id")]
+pub enum Scope {
+    /// Changes since the last cursor on both sides (becomes a full pass when one is due).
+    Incremental,
+    /// Every company and tenant.
+    Full,
+    /// One company (a PSA webhook, or an operator).
+    Company(String),
+}
+
+impl Scope {
+    pub fn name(&self) -> String {
+        match self {
+            Scope::Incremental => "incremental".into(),
+            Scope::Full => "full".into(),
+            Scope::Company(c) => format!("company {c}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SyncOptions {
+    /// R-PROV-9: plan only.
+    pub dry_run: bool,
+    /// R-PROV-10: apply even when the guard trips.
+    pub force: bool,
+    /// Requests in flight at once to each system.
+    pub concurrency: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            dry_run: false,
+            force: false,
+            concurrency: 8,
+        }
+    }
+}
+
+/// The outcome of a run: the plan, what was applied, what failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    pub partner: String,
+    pub scope: String,
+    pub dry_run: bool,
+    pub started_at: DateTime<Utc>,
+    pub companies: usize,
+    pub plan: Plan,
+    pub applied: usize,
+    pub failures: Vec<CompanyProblem>,
+    /// Why nothing was applied (R-MAP-6, R-PROV-10).
+    pub blocked: Option<String>,
+    pub psa_requests: u64,
+    pub platform_requests: u64,
+}
+
+impl SyncReport {
+    pub fn summary(&self, finished_at: DateTime<Utc>) -> RunSummary {
+        RunSummary {
+            scope: self.scope.clone(),
+            started_at: self.started_at,
+            finished_at,
+            dry_run: self.dry_run,
+            companies: self.companies,
+            changes: self.plan.changes.len(),
+            applied: self.applied,
+            failed: self.failures.len(),
+            blocked: self.blocked.clone(),
+            psa_requests: self.psa_requests,
+            platform_requests: self.platform_requests,
+        }
+    }
+}
+
+/// A run that could not happen at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("partner {partner}: {source}")]
+    Port {
+        partner: String,
+        #[source]
+        source: PortError,
+    },
+}
+
+impl SyncError {
+    pub fn port(&self) -> &PortError {
+        match self {
+            SyncError::Port { source, .. } => source,
+        }
+    }
+}
+
+/// "Today" in the partner's time zone.
+pub fn partner_today(partner: &Partner, now: DateTime<Utc>) -> NaiveDate {
+    match partner.time_zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => now.with_timezone(&tz).date_naive(),
+        Err(_) => now.date_naive(),
+    }
+}
+
+fn max_time(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    a.max(b)
+}
+
+/// Runs a sync for one partner. Records, cursor and status are written unless it is a dry run.
+pub async fn run<S>(
+    partner: &Partner,
+    clients: &PartnerClients,
+    store: &S,
+    scope: Scope,
+    opts: SyncOptions,
+    now: DateTime<Utc>,
+) -> Result<SyncReport, SyncError>
+where
+    S: CompanyStore + SyncState + Leases + ?Sized,
+{
+    let err = |source: PortError| SyncError::Port {
+        partner: partner.id.clone(),
+        source,
+    };
+    let today = partner_today(partner, now);
+    let cursor = store.cursor(&partner.id).await.map_err(err)?;
+    let full_due = cursor.last_full.is_none_or(|t| {
+        now.signed_duration_since(t).num_minutes() >= i64::from(partner.full_sync_hours) * 60
+    });
+    let scope = match scope {
+        Scope::Incremental if full_due => Scope::Full,
+        s => s,
+    };
+    let mut report = SyncReport {
+        partner: partner.id.clone(),
+        scope: scope.name(),
+        dry_run: opts.dry_run,
+        started_at: now,
+        companies: 0,
+        plan: Plan {
+            partner: partner.id.clone(),
+            ..Plan::default()
+        },
+        applied: 0,
+        failures: Vec::new(),
+        blocked: None,
+        psa_requests: 0,
+        platform_requests: 0,
+    };
+    if !partner.switches.provisioning {
+        report.blocked = Some("provisioning is switched off for this partner".into());
+        return Ok(report);
+    }
+    // R-MAP-6: an unusable mapping never runs (it would zero everything).
+    if let Err(why) = mapping::usable(&partner.mapping) {
+        report.blocked = Some(why);
+        if !opts.dry_run {
+            write_status(store, partner, &report, now, None)
+                .await
+                .map_err(err)?;
+        }
+        return Ok(report);
+    }
+
+    let snap = read_snapshot(partner, clients, store, &scope, &cursor, today, opts)
+        .await
+        .map_err(err)?;
+    let records = &snap.records;
+
+    // Plan every considered company (pure rules). Only plans with something to do are kept.
+    let mut plans: Vec<CompanyPlan> = Vec::new();
+    let mut planned_total: usize = 0;
+    for cid in &snap.considered {
+        let record = records.get(cid);
+        let tenant = record
+            .and_then(|r| r.tenant_id())
+            .or_else(|| snap.by_customer_id.get(cid).map(String::as_str))
+            .and_then(|t| snap.tenants.get(t));
+        let no_items: [CurrentItem; 0] = [];
+        let company_snap = provisioning::CompanySnapshot {
+            company_id: cid,
+            company: snap.companies.get(cid),
+            record,
+            agreements: snap.agreements.get(cid).map_or(&[][..], Vec::as_slice),
+            tenant: tenant.map(|t| &t.tenant),
+            tenant_items: tenant.map_or(&no_items[..], |t| t.items.as_slice()),
+        };
+        let p = twoway::plan_company(partner, &company_snap, &snap.infra_vendors, today);
+        if let Some(problem) = &p.problem {
+            report.plan.problems.push(CompanyProblem {
+                company_id: cid.clone(),
+                reason: problem.clone(),
+            });
+        }
+        report.plan.changes.extend(p.changes.iter().cloned());
+        planned_total += p
+            .record
+            .as_ref()
+            .or(record)
+            .map_or(0, |r| r.nonzero_items as usize);
+        let idle = p.changes.is_empty()
+            && p.problem.is_none()
+            && p.record.as_ref() == record
+            && record.is_none_or(|r| r.last_error.is_none());
+        if !idle {
+            plans.push(p);
+        }
+    }
+    report.companies = snap.considered.len();
+
+    // R-PROV-10: the blast-radius guard, over the partner's non-zero quotas: all records in a
+    // full pass; otherwise the count the last full pass left.
+    let partner_nonzero: usize = if scope == Scope::Full {
+        records.values().map(|r| r.nonzero_items as usize).sum()
+    } else {
+        store.status(&partner.id).await.map_err(err)?.nonzero_quotas
+    };
+    let planned_nonzero: Option<usize> = (scope == Scope::Full).then_some(planned_total);
+    let live_nonzero: usize = snap
+        .tenants
+        .values()
+        .map(|t| {
+            t.items
+                .iter()
+                .filter(|i| i.enabled && !i.quota.is_zero())
+                .filter(|i| partner.mapping.items.iter().any(|m| m.item == i.key))
+                .count()
+        })
+        .sum();
+    if let Err(why) = provisioning::guard(
+        &report.plan,
+        partner_nonzero.max(live_nonzero),
+        &partner.guard,
+        opts.force,
+    ) {
+        report.blocked = Some(why);
+    }
+
+    let counters = clients.counters.clone();
+    if opts.dry_run || report.blocked.is_some() {
+        (report.psa_requests, report.platform_requests) = counters();
+        if !opts.dry_run {
+            write_status(store, partner, &report, now, None)
+                .await
+                .map_err(err)?;
+        }
+        return Ok(report);
+    }
+
+    // What was read is no longer needed: keep the records and the cursors only.
+    let Snapshot {
+        records,
+        psa_since,
+        platform_cursor,
+        ..
+    } = snap;
+    let records = &records;
+
+    // Apply, company by company; one company's failure never stops the others (R-CO-4). The
+    // records are written in a second stage, while the next companies' platform calls run.
+    let outcomes: Vec<(usize, Option<CompanyProblem>)> = stream::iter(plans)
+        .map(|p| {
+            let original = records.get(&p.company_id).cloned();
+            async move { apply_company(partner, clients, store, p, original, now).await }
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .map(|a| record_company(partner, store, a))
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    for (applied, failure) in outcomes {
+        report.applied += applied;
+        report.failures.extend(failure);
+    }
+
+    // Cursors move only after the pass has been applied.
+    let mut next = cursor.clone();
+    next.psa_since = max_time(cursor.psa_since, psa_since);
+    if platform_cursor.is_some() {
+        next.platform_since = platform_cursor;
+    }
+    if scope == Scope::Full {
+        next.last_full = Some(now);
+    }
+    if next != cursor {
+        store.put_cursor(&partner.id, &next).await.map_err(err)?;
+    }
+    (report.psa_requests, report.platform_requests) = counters();
+    write_status(store, partner, &report, now, planned_nonzero)
+        .await
+        .map_err(err)?;
+    Ok(report)
+}
+
+async fn write_status(
+    store: &(impl SyncState + ?Sized),
+    partner: &Partner,
+    report: &SyncReport,
+    now: DateTime<Utc>,
+    nonzero_quotas: Option<usize>,
+) -> Result<(), PortError> {
+    let mut status: PartnerStatus = store.status(&partner.id).await?;
+    status.last_sync = Some(report.summary(now));
+    if let Some(n) = nonzero_quotas {
+        status.nonzero_quotas = n;
+    }
+    status.credentials = Some(crate::ports::CredentialState {
+        ok: true,
+        checked_at: now,
+        problem: None,
+    });
+    store.put_status(&partner.id, &status).await
+}

@@ -1,0 +1,259 @@
+//! What a run reads before it plans: the PSA's companies and agreements with their lines, the
+//! platform's tenants, and the stored records, for the run's scope.
+
+use super::Scope;
+use super::SyncOptions;
+use crate::error::PortError;
+use crate::model::{
+    AgreementWithLines, CloudVendor, CompanyRecord, ItemKey, Mapping, Partner, PsaCompany, PsaKind,
+};
+use crate::ports::{AgreementQuery, CompanyQuery, CompanyStore, PartnerClients, TenantWithItems};
+use crate::rules::{provisioning, twoway};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Everything read for a run, before planning.
+pub(super) struct Snapshot {
+    pub(super) companies: HashMap<String, PsaCompany>,
+    /// Agreements with lines, by company.
+    pub(super) agreements: HashMap<String, Vec<AgreementWithLines>>,
+    pub(super) tenants: HashMap<String, TenantWithItems>,
+    /// Tenants by the PSA company id they carry.
+    pub(super) by_customer_id: HashMap<String, String>,
+    /// Companies to plan.
+    pub(super) considered: BTreeSet<String>,
+    /// The stored records of the considered companies (every record in a full pass).
+    pub(super) records: HashMap<String, CompanyRecord>,
+    pub(super) psa_since: Option<DateTime<Utc>>,
+    pub(super) platform_cursor: Option<String>,
+    /// Public cloud storages by infra id (R-TWO-2; read only when two-way sync needs them).
+    pub(super) infra_vendors: BTreeMap<String, CloudVendor>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn read_snapshot(
+    partner: &Partner,
+    clients: &PartnerClients,
+    store: &(impl CompanyStore + ?Sized),
+    scope: &Scope,
+    cursor: &crate::ports::SyncCursor,
+    today: NaiveDate,
+    opts: SyncOptions,
+) -> Result<Snapshot, PortError> {
+    let psa = clients.psa.as_ref();
+    let platform = clients.platform.as_ref();
+    // Only the offering items the mapping manages are kept (the others are never touched),
+    // and, for two-way sync of public cloud storages (R-TWO-2), the other storages.
+    let clouds = twoway::enabled(partner) && !partner.mapping.public_cloud.is_empty();
+    let managed = |k: &ItemKey| {
+        partner.mapping.items.iter().any(|m| m.item == *k) || (clouds && k.is_storage())
+    };
+    let mut snap = Snapshot {
+        companies: HashMap::new(),
+        agreements: HashMap::new(),
+        tenants: HashMap::new(),
+        by_customer_id: HashMap::new(),
+        considered: BTreeSet::new(),
+        records: HashMap::new(),
+        psa_since: None,
+        platform_cursor: None,
+        infra_vendors: BTreeMap::new(),
+    };
+    let agreements = match scope {
+        Scope::Full => {
+            // The three listings are independent: read them at the same time.
+            let (all_companies, all_agreements) =
+                (CompanyQuery::default(), AgreementQuery::default());
+            let (companies, agreements, tenants) = futures::try_join!(
+                psa.companies(&all_companies),
+                psa.agreements(&all_agreements),
+                platform.customers_keeping(&[], &managed),
+            )?;
+            // The listing's own timestamp: the next incremental pass looks at platform changes
+            // from here on.
+            let (tenants, stamp) = tenants;
+            snap.platform_cursor = Some(stamp).filter(|s| !s.is_empty());
+            snap.psa_since = companies
+                .iter()
+                .filter_map(|c| c.updated_at)
+                .chain(agreements.iter().filter_map(|a| a.updated_at))
+                .max();
+            for t in tenants {
+                if let Some(c) = &t.tenant.customer_id {
+                    snap.by_customer_id.insert(c.clone(), t.tenant.id.clone());
+                }
+                snap.tenants.insert(t.tenant.id.clone(), t);
+            }
+            snap.considered
+                .extend(companies.iter().map(|c| c.id.clone()));
+            // Every stored record is read below, while the lines are being read.
+            snap.companies = companies.into_iter().map(|c| (c.id.clone(), c)).collect();
+            agreements
+        }
+        Scope::Incremental | Scope::Company(_) => {
+            let mut wanted: BTreeSet<String> = BTreeSet::new();
+            if let Scope::Company(c) = scope {
+                wanted.insert(c.clone());
+            } else {
+                let since = cursor.psa_since;
+                let changed = psa
+                    .companies(&CompanyQuery {
+                        changed_since: since,
+                        ids: vec![],
+                    })
+                    .await?;
+                let changed_agreements = psa
+                    .agreements(&AgreementQuery {
+                        changed_since: since,
+                        company_ids: vec![],
+                    })
+                    .await?;
+                let (tenant_ids, platform_cursor) = platform
+                    .items_changed(cursor.platform_since.as_deref())
+                    .await?;
+                snap.platform_cursor = Some(platform_cursor);
+                snap.psa_since = changed
+                    .iter()
+                    .filter_map(|c| c.updated_at)
+                    .chain(changed_agreements.iter().filter_map(|a| a.updated_at))
+                    .max();
+                wanted.extend(changed.iter().map(|c| c.id.clone()));
+                wanted.extend(changed_agreements.iter().map(|a| a.company_id.clone()));
+                // Records that need a look: due ones (sparse index) and those of tenants changed
+                // on the platform after our own last write (a hand edit, R-PROV-6).
+                let changed_tenants: HashMap<String, DateTime<Utc>> =
+                    tenant_ids.into_iter().collect();
+                let mut candidates = store.companies_due(&partner.id, today).await?;
+                if !changed_tenants.is_empty() {
+                    let ids: Vec<String> = changed_tenants.keys().cloned().collect();
+                    candidates.extend(store.companies_by_tenant(&partner.id, &ids).await?);
+                }
+                for r in candidates {
+                    let due = r.next_review.is_some_and(|d| d <= today)
+                        || r.last_error.is_some()
+                        || r.mapping == Mapping::NewTenant;
+                    let tenant_changed = r
+                        .tenant_id()
+                        .and_then(|t| changed_tenants.get(t))
+                        .is_some_and(|at| r.platform_written.is_none_or(|ours| *at > ours));
+                    if due || tenant_changed {
+                        wanted.insert(r.company_id.clone());
+                        snap.records.insert(r.company_id.clone(), r);
+                    }
+                }
+                for c in changed {
+                    snap.companies.insert(c.id.clone(), c);
+                }
+            }
+            if wanted.is_empty() {
+                return Ok(snap);
+            }
+            let unread: Vec<String> = wanted
+                .iter()
+                .filter(|c| !snap.records.contains_key(*c))
+                .cloned()
+                .collect();
+            if !unread.is_empty() {
+                for r in store.companies_by_id(&partner.id, &unread).await? {
+                    snap.records.insert(r.company_id.clone(), r);
+                }
+            }
+            let missing: Vec<String> = wanted
+                .iter()
+                .filter(|c| !snap.companies.contains_key(*c))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                for c in psa
+                    .companies(&CompanyQuery {
+                        changed_since: None,
+                        ids: missing,
+                    })
+                    .await?
+                {
+                    snap.companies.insert(c.id.clone(), c);
+                }
+            }
+            let agreements = psa
+                .agreements(&AgreementQuery {
+                    changed_since: None,
+                    company_ids: wanted.iter().cloned().collect(),
+                })
+                .await?;
+            let tenant_ids: Vec<String> = wanted
+                .iter()
+                .filter_map(|c| {
+                    snap.records
+                        .get(c)
+                        .and_then(|r| r.tenant_id())
+                        .map(str::to_owned)
+                })
+                .collect();
+            if !tenant_ids.is_empty() {
+                let (tenants, _) = platform.customers_keeping(&tenant_ids, &managed).await?;
+                for t in tenants {
+                    snap.tenants.insert(t.tenant.id.clone(), t);
+                }
+            }
+            snap.considered = wanted;
+            agreements
+        }
+    };
+
+    // Lines: one read per agreement that counts today (and is of a considered company).
+    let valid: Vec<_> = agreements
+        .into_iter()
+        .filter(|a| snap.considered.contains(&a.company_id))
+        .filter(|a| match partner.psa {
+            PsaKind::Connectwise => provisioning::cw_agreement_valid(a, today).is_ok(),
+            PsaKind::Autotask => !a.cancelled,
+        })
+        .collect();
+    let lines = stream::iter(valid)
+        .map(|a| async move {
+            let lines = psa.lines(&a.id).await?;
+            Ok::<_, PortError>(AgreementWithLines {
+                agreement: a,
+                lines,
+            })
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        // Grouped by company as they come, in lists of their own size (most hold one).
+        .try_fold(
+            HashMap::new(),
+            |mut by_company: HashMap<String, Vec<AgreementWithLines>>, a| async move {
+                by_company
+                    .entry(a.agreement.company_id.clone())
+                    .or_insert_with(|| Vec::with_capacity(1))
+                    .push(a);
+                Ok(by_company)
+            },
+        );
+    let with_lines = if *scope == Scope::Full {
+        // A full pass needs every record: read them while the lines are read.
+        let (with_lines, records) = futures::try_join!(lines, store.companies(&partner.id))?;
+        snap.considered
+            .extend(records.iter().map(|r| r.company_id.clone()));
+        snap.records = records
+            .into_iter()
+            .map(|r| (r.company_id.clone(), r))
+            .collect();
+        with_lines
+    } else {
+        lines.await?
+    };
+    snap.agreements = with_lines;
+    for list in snap.agreements.values_mut() {
+        list.sort_by(|a, b| a.agreement.id.cmp(&b.agreement.id));
+    }
+    if clouds && !snap.considered.is_empty() {
+        snap.infra_vendors = platform
+            .storage_locations()
+            .await?
+            .into_iter()
+            .filter_map(|l| Some((l.infra_id.clone(), l.vendor()?)))
+            .collect();
+    }
+    Ok(snap)
+}
