@@ -508,6 +508,7 @@ products:
             .unwrap_or_default()
     );
 
+    println!("\n{}", cli_exports(&moto.endpoint, &resources, &sb.autotask.url()));
     if args.once {
         println!("\ndone (--once).");
         return Ok(());
@@ -536,4 +537,16 @@ products:
     }
     println!("stopped.");
     Ok(())
+}
+
+/// What points the CLI at this local stack, to paste into another shell.
+pub fn cli_exports(moto: &str, r: &Resources, autotask: &str) -> String {
+    format!(
+        "Point the CLI at this stack from another shell (while it runs):\n  \
+         export PSA_BRIDGE_ENDPOINT_URL={moto} PSA_BRIDGE_TABLE={} PSA_BRIDGE_BUS={} \\\n    \
+         PSA_BRIDGE_AUTOTASK_ZONE_URL={autotask}/atservicesrest/ \\\n    \
+         AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true\n  \
+         psa-bridge status --partner demo; psa-bridge status --partner demo-at; psa-bridge sync --partner demo-at --dry-run",
+        r.table, r.bus
+    )
 }

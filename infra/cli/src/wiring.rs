@@ -40,7 +40,7 @@ pub async fn aws(t: &Target) -> AwsAdapters {
 pub fn autotask(t: &Target, clock: Arc<dyn Clock>) -> AutotaskConfig {
     let mut a = AutotaskConfig::from_env();
     if let Some(url) = &t.autotask_url {
-        a.zone_url = url.trim_end_matches('/').to_owned();
+        a.zone_url = url.clone();
     }
     a.clock = clock;
     a
