@@ -508,7 +508,10 @@ products:
             .unwrap_or_default()
     );
 
-    println!("\n{}", cli_exports(&moto.endpoint, &resources, &sb.autotask.url()));
+    println!(
+        "\n{}",
+        cli_exports(&moto.endpoint, &resources, &sb.autotask.url())
+    );
     if args.once {
         println!("\ndone (--once).");
         return Ok(());

@@ -663,6 +663,22 @@ impl TenantDirectory for PlatformApi {
             })
             .collect())
     }
+
+    async fn offering_items(&self) -> PortResult<Vec<String>> {
+        let v = self
+            .get(&format!(
+                "api/2/tenants/{}/offering_items/available_for_child?kind=customer&edition=*",
+                self.partner_tenant
+            ))
+            .await?;
+        let mut names: Vec<String> = items_of(&v)
+            .iter()
+            .filter_map(|i| str_of(i, "name"))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
 }
 
 #[async_trait]

@@ -106,15 +106,33 @@ async fn cli_exit_status_4_when_the_guard_blocks_the_run() {
     assert_eq!(code, exit::OK, "{err}");
     let (code, out, _) = cli(
         &w,
-        &["sync", "--partner", PARTNER, "--full", "--now", "2026-11-22T10:05:00Z"],
+        &[
+            "sync",
+            "--partner",
+            PARTNER,
+            "--full",
+            "--now",
+            "2026-11-22T10:05:00Z",
+        ],
     )
     .await;
     assert_eq!(code, exit::BLOCKED, "{out}");
-    assert!(out.contains("BLOCKED") && out.contains("R-PROV-10"), "{out}");
+    assert!(
+        out.contains("BLOCKED") && out.contains("R-PROV-10"),
+        "{out}"
+    );
     // the dry run of a blocked run says so too
     let (code, _, _) = cli(
         &w,
-        &["sync", "--partner", PARTNER, "--full", "--dry-run", "--now", "2026-11-22T10:06:00Z"],
+        &[
+            "sync",
+            "--partner",
+            PARTNER,
+            "--full",
+            "--dry-run",
+            "--now",
+            "2026-11-22T10:06:00Z",
+        ],
     )
     .await;
     assert_eq!(code, exit::BLOCKED);
@@ -130,7 +148,11 @@ async fn refused(w: &World, yaml: &str, want: &[&str]) {
     for w in want {
         assert!(err.contains(w), "{w:?} not in: {err}");
     }
-    assert_eq!(w.ctx.store.partner(PARTNER).await.unwrap(), before, "nothing written");
+    assert_eq!(
+        w.ctx.store.partner(PARTNER).await.unwrap(),
+        before,
+        "nothing written"
+    );
     assert_eq!(w.ctx.store.companies(PARTNER).await.unwrap(), records);
 }
 
@@ -224,7 +246,10 @@ async fn cli_rules_prints_what_a_rule_decides() {
     assert!(err.contains("R-NOPE-9"), "{err}");
     let (code, out, _) = cli(&w, &["rules"]).await;
     assert_eq!(code, exit::OK);
-    assert!(out.contains("R-PROV-10") && out.contains("R-MAP-6"), "{out}");
+    assert!(
+        out.contains("R-PROV-10") && out.contains("R-MAP-6"),
+        "{out}"
+    );
     let (code, out, _) = cli(&w, &["completions", "bash"]).await;
     assert_eq!(code, exit::OK);
     assert!(out.contains("psa-bridge"), "{out}");

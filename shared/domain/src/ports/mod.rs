@@ -133,6 +133,9 @@ pub trait TenantDirectory: Send + Sync {
     /// The customer tenant stamped with this PSA company id, if any.
     async fn find_customer(&self, customer_id: &str) -> PortResult<Option<TenantWithItems>>;
     async fn storage_locations(&self) -> PortResult<Vec<crate::config::StorageLocation>>;
+    /// The names of the offering items the partner can give a customer tenant (workloads and
+    /// storage), to check a partner file's item names against.
+    async fn offering_items(&self) -> PortResult<Vec<String>>;
 }
 
 /// The platform's writes: customer tenants and their offering items.
