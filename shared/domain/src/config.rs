@@ -180,8 +180,14 @@ impl Catalog {
 }
 
 /// Parses a partner file, naming the line and field of a problem.
+///
+/// YAML as the deployment has always read it (`serde_norway`, the maintained fork of the
+/// `serde_yaml` 0.9 this file was first read with, same parser and same schema): every key must
+/// be known (`deny_unknown_fields`), so a misspelt key or a merge key (`<<`) is refused; a key
+/// given twice and more than one document are refused; anchors and aliases are expanded (the
+/// parser bounds how often); `yes`/`on` are strings, not booleans (YAML 1.2).
 pub fn parse(yaml: &str) -> Result<PartnerSpec, String> {
-    serde_yaml::from_str(yaml).map_err(|e| format!("partner file is not valid: {e}"))
+    serde_norway::from_str(yaml).map_err(|e| format!("partner file is not valid: {e}"))
 }
 
 /// The services the partner file asks to create (`create: true`) that the catalogue lacks.
@@ -624,5 +630,108 @@ companies:
             errs.contains("create needs an Autotask partner with two_way"),
             "{errs}"
         );
+    }
+
+    // How partner files are read, pinned when `serde_yaml` was replaced by `serde_norway`: the
+    // same files parse to the same settings, and the same files are refused.
+    const BASE: &str = "id: acme\npsa: connectwise\nplatform: { url: \"https://x\" }\n";
+
+    #[test]
+    fn yaml_anchors_and_aliases_are_expanded_as_before() {
+        let spec = parse(&format!("{BASE}name: &n Acme\ntime_zone: *n\n")).unwrap();
+        assert_eq!(spec.name.as_deref(), Some("Acme"));
+        assert_eq!(spec.time_zone, "Acme");
+        let spec = parse(&format!(
+            "{BASE}products:\n  - &w {{ item: workstations, product: A }}\n  - *w\n"
+        ))
+        .unwrap();
+        assert_eq!(spec.products.len(), 2);
+        assert_eq!(spec.products[0], spec.products[1]);
+        let err = parse(&format!("{BASE}name: *nowhere\n")).unwrap_err();
+        assert!(err.contains("unknown anchor"), "{err}");
+    }
+
+    #[test]
+    fn yaml_merge_keys_are_refused_as_unknown_fields() {
+        let err = parse(&format!(
+            "{BASE}products:\n  - &w {{ item: workstations, product: A }}\n  - {{ <<: *w, item: servers }}\n"
+        ))
+        .unwrap_err();
+        assert!(err.contains("products[1]: unknown field `<<`"), "{err}");
+    }
+
+    #[test]
+    fn yaml_unknown_keys_are_refused_at_every_level_naming_key_and_line() {
+        let err = parse(&format!("{BASE}nope: 1\n")).unwrap_err();
+        assert!(
+            err.contains("unknown field `nope`") && err.contains("line 4"),
+            "{err}"
+        );
+        let err = parse(&format!(
+            "{BASE}products:\n  - {{ item: servers, prodcut: A }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("products[0]: unknown field `prodcut`"),
+            "{err}"
+        );
+        let err = parse(&format!(
+            "{BASE}companies:\n  - {{ company: A, tenant: new, x: 1 }}\n"
+        ))
+        .unwrap_err();
+        assert!(err.contains("companies[0]: unknown field `x`"), "{err}");
+        let err = parse("id: a\npsa: connectwise\nplatform: { url: x, region: eu }\n").unwrap_err();
+        assert!(err.contains("platform: unknown field `region`"), "{err}");
+    }
+
+    #[test]
+    fn yaml_duplicate_keys_and_several_documents_are_refused() {
+        let err = parse(&format!("{BASE}name: a\nname: b\n")).unwrap_err();
+        assert!(err.contains("duplicate field `name`"), "{err}");
+        let err = parse(&format!("{BASE}---\n{BASE}")).unwrap_err();
+        assert!(err.contains("more than one document"), "{err}");
+        assert!(parse("").unwrap_err().contains("missing field `id`"));
+        // One document with its start marker is one document.
+        assert!(parse(&format!("---\n{BASE}")).is_ok());
+    }
+
+    #[test]
+    fn yaml_nesting_deeper_than_the_schema_is_refused() {
+        let deep = |open: &str, close: &str| {
+            format!("{BASE}products: {}{}\n", open.repeat(30), close.repeat(30))
+        };
+        let err = parse(&deep("[", "]")).unwrap_err();
+        assert!(err.contains("products[0]: invalid type: sequence"), "{err}");
+        let err = parse(&format!(
+            "{BASE}switches: {}{}\n",
+            "{a: ".repeat(30),
+            "}".repeat(30)
+        ))
+        .unwrap_err();
+        assert!(err.contains("switches: unknown field `a`"), "{err}");
+        let err = parse(&format!(
+            "{BASE}name: {}x{}\n",
+            "[".repeat(30),
+            "]".repeat(30)
+        ))
+        .unwrap_err();
+        assert!(err.contains("name: invalid type: sequence"), "{err}");
+    }
+
+    #[test]
+    fn yaml_scalars_read_as_before_yes_is_a_string_and_0x10_a_number() {
+        let err = parse(&format!("{BASE}enabled: yes\n")).unwrap_err();
+        assert!(err.contains("expected a boolean"), "{err}");
+        assert!(!parse(&format!("{BASE}enabled: False\n")).unwrap().enabled);
+        let spec = parse(&format!(
+            "{BASE}name: 123\nsync: {{ full_every_hours: 0x10 }}\n"
+        ))
+        .unwrap();
+        assert_eq!(spec.name.as_deref(), Some("123"));
+        assert_eq!(spec.sync.full_every_hours, 16);
+        assert_eq!(parse(&format!("{BASE}name: ~\n")).unwrap().name, None);
+        assert!(parse(&BASE.replace('\n', "\r\n")).is_ok());
+        let err = parse(&format!("{BASE}sync:\n\tfull_every_hours: 3\n")).unwrap_err();
+        assert!(err.contains("line 5"), "{err}");
     }
 }
