@@ -179,7 +179,17 @@ impl Catalog {
     }
 }
 
+/// The largest partner file accepted, checked before it is parsed.
+pub const MAX_FILE_BYTES: usize = 256 * 1024;
+
+/// The deepest `[ ]` / `{ }` nesting accepted, checked before the file is parsed (the schema
+/// itself needs 3; the parser's time grows with the square of the depth).
+pub const MAX_FLOW_DEPTH: usize = 32;
+
 /// Parses a partner file, naming the line and field of a problem.
+///
+/// A file over [`MAX_FILE_BYTES`], or nested deeper than [`MAX_FLOW_DEPTH`], is refused before
+/// it is parsed.
 ///
 /// YAML as the deployment has always read it (`serde_norway`, the maintained fork of the
 /// `serde_yaml` 0.9 this file was first read with, same parser and same schema): every key must
@@ -187,7 +197,78 @@ impl Catalog {
 /// given twice and more than one document are refused; anchors and aliases are expanded (the
 /// parser bounds how often); `yes`/`on` are strings, not booleans (YAML 1.2).
 pub fn parse(yaml: &str) -> Result<PartnerSpec, String> {
+    if yaml.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "partner file is not valid: it has {} bytes, more than the {} KiB a partner file may \
+             have",
+            yaml.len(),
+            MAX_FILE_BYTES / 1024
+        ));
+    }
+    if let Some(line) = flow_too_deep(yaml, MAX_FLOW_DEPTH) {
+        return Err(format!(
+            "partner file is not valid: nested more than {MAX_FLOW_DEPTH} levels deep in [ ] or \
+             {{ }} at line {line}"
+        ));
+    }
     serde_norway::from_str(yaml).map_err(|e| format!("partner file is not valid: {e}"))
+}
+
+/// The line on which the `[ ]` / `{ }` nesting of a YAML text first goes deeper than `limit`.
+/// Brackets inside quoted scalars and comments do not count; one in a plain or block scalar
+/// does, which can only ever refuse a file whose text holds more than `limit` unclosed brackets.
+fn flow_too_deep(yaml: &str, limit: usize) -> Option<usize> {
+    #[derive(PartialEq)]
+    enum In {
+        Plain,
+        Single,
+        Double,
+        Comment,
+    }
+    let mut state = In::Plain;
+    let (mut depth, mut line, mut prev) = (0usize, 1usize, '\n');
+    let mut chars = yaml.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\n' {
+            line += 1;
+        }
+        match state {
+            In::Comment if c == '\n' => state = In::Plain,
+            In::Comment => {}
+            In::Double if c == '\\' => {
+                if chars.next() == Some('\n') {
+                    line += 1;
+                }
+                prev = ' ';
+                continue;
+            }
+            In::Double if c == '"' => state = In::Plain,
+            // `''` is a quote inside a single-quoted scalar.
+            In::Single if c == '\'' && chars.peek() == Some(&'\'') => {
+                chars.next();
+            }
+            In::Single if c == '\'' => state = In::Plain,
+            In::Double | In::Single => {}
+            In::Plain => {
+                let token_start = prev.is_whitespace() || ":,[{-?".contains(prev);
+                match c {
+                    '#' if prev.is_whitespace() => state = In::Comment,
+                    '"' if token_start => state = In::Double,
+                    '\'' if token_start => state = In::Single,
+                    '[' | '{' => {
+                        depth += 1;
+                        if depth > limit {
+                            return Some(line);
+                        }
+                    }
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+        }
+        prev = c;
+    }
+    None
 }
 
 /// The services the partner file asks to create (`create: true`) that the catalogue lacks.
@@ -733,5 +814,49 @@ companies:
         assert!(parse(&BASE.replace('\n', "\r\n")).is_ok());
         let err = parse(&format!("{BASE}sync:\n\tfull_every_hours: 3\n")).unwrap_err();
         assert!(err.contains("line 5"), "{err}");
+    }
+
+    #[test]
+    fn partner_file_over_256_kib_is_refused_before_parsing() {
+        let mut big = FILE.to_owned();
+        while big.len() <= MAX_FILE_BYTES {
+            big.push_str("# padding padding padding padding padding padding padding padding\n");
+        }
+        let err = parse(&big).unwrap_err();
+        assert!(err.contains("more than the 256 KiB"), "{err}");
+        // At the limit it is read (comments only add bytes).
+        big.truncate(MAX_FILE_BYTES);
+        let cut = big.rfind('\n').unwrap() + 1;
+        big.truncate(cut);
+        assert!(parse(&big).is_ok());
+    }
+
+    #[test]
+    fn partner_file_nested_deeper_than_32_is_refused_before_parsing_naming_the_line() {
+        let deep = format!("{BASE}products: {}\n", "[".repeat(100_000));
+        let t = std::time::Instant::now();
+        let err = parse(&deep).unwrap_err();
+        assert!(
+            err.contains("more than 32 levels deep") && err.contains("line 4"),
+            "{err}"
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            t.elapsed()
+        );
+        let err = parse(&format!("{BASE}guard: {}\n", "{a: ".repeat(33))).unwrap_err();
+        assert!(err.contains("more than 32 levels deep"), "{err}");
+        // Brackets in quoted scalars and comments are text, not nesting; closed ones do not add up.
+        let text = format!(
+            "{BASE}name: \"{o}\"\ntime_zone: '{o}''{o}'\n# {o}\nproducts: [{{ item: \"a[\", product: 'b{{' }}{p}]\n",
+            o = "[".repeat(40),
+            p = ", [ ]".repeat(40),
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("products[1]: invalid type: sequence"), "{err}");
+        let spec = parse(&text.replace(&", [ ]".repeat(40), "")).unwrap();
+        assert_eq!(spec.name.as_deref(), Some("[".repeat(40).as_str()));
+        assert_eq!(spec.products[0].item, "a[");
     }
 }
