@@ -134,11 +134,44 @@ pub struct CompanySpec {
 }
 
 impl CompanySpec {
+    /// What the entry asks for. A tenant id is given in lower case, as the platform writes it.
     pub fn request(&self) -> MappingRequest {
         match self.tenant.trim() {
             "new" => MappingRequest::New,
             "none" | "" => MappingRequest::Remove,
-            t => MappingRequest::Existing(t.to_owned()),
+            t => MappingRequest::Existing(t.to_ascii_lowercase()),
+        }
+    }
+}
+
+/// A platform tenant id: a UUID in its hyphenated form (`8-4-4-4-12` hex digits, any case).
+fn is_tenant_id(t: &str) -> bool {
+    t.len() == 36 && uuid::Uuid::try_parse(t).is_ok()
+}
+
+/// R-CO-1, R-CO-5: each company is listed once (compared as the PSA lookup compares them:
+/// trimmed, case-insensitively), and each names a tenant id (a UUID), `new` or `none`.
+fn check_companies(companies: &[CompanySpec], errors: &mut Vec<String>) {
+    let mut seen: Vec<&str> = Vec::new();
+    for c in companies {
+        let name = c.company.trim();
+        if name.is_empty() {
+            errors.push("companies: an entry has an empty company".to_owned());
+        } else if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            errors.push(format!(
+                "company {name:?} is listed more than once in companies (names are compared \
+                 case-insensitively); a company maps to at most one tenant, list it once (R-CO-5)"
+            ));
+        } else {
+            seen.push(name);
+        }
+        let t = c.tenant.trim();
+        if !matches!(t, "new" | "none" | "") && !is_tenant_id(t) {
+            errors.push(format!(
+                "company {name:?}: tenant {t:?} is not a tenant id; give the tenant's UUID \
+                 (e.g. 3f2b6c1e-8d4a-4b9e-9a57-0c6d2e4f8a10), new (create one) or none (remove \
+                 the mapping) (R-CO-1)"
+            ));
         }
     }
 }
@@ -459,6 +492,13 @@ pub fn resolve(
     {
         errors.push("autotask.payg_field is empty".to_owned());
     }
+    if spec.id.starts_with('-') || spec.id.ends_with('-') {
+        errors.push(format!(
+            "partner id {:?} must not start or end with -; use a-z, 0-9 and - inside",
+            spec.id
+        ));
+    }
+    check_companies(&spec.companies, &mut errors);
     if spec.switches.two_way_sync && spec.psa != PsaKind::Autotask {
         errors.push(format!(
             "switches.two_way_sync: two-way sync is an Autotask feature; {} partners sync one \
@@ -858,5 +898,123 @@ companies:
         let spec = parse(&text.replace(&", [ ]".repeat(40), "")).unwrap();
         assert_eq!(spec.name.as_deref(), Some("[".repeat(40).as_str()));
         assert_eq!(spec.products[0].item, "a[");
+    }
+
+    fn errors_of(file: &str) -> String {
+        resolve(&parse(file).unwrap(), "ptid", &catalog(), 0)
+            .unwrap_err()
+            .join("\n")
+    }
+
+    #[test]
+    fn r_set_1_partner_id_with_capitals_or_underscore_is_refused_naming_the_allowed_characters() {
+        let errs = errors_of(&FILE.replace("id: acme", "id: Demo_MSP"));
+        assert!(
+            errs.contains("partner id \"Demo_MSP\" must be 1-64 characters of a-z, 0-9 and -"),
+            "{errs}"
+        );
+        let long = format!("id: {}", "a".repeat(65));
+        let errs = errors_of(&FILE.replace("id: acme", &long));
+        assert!(errs.contains("must be 1-64 characters"), "{errs}");
+        let max = format!("id: {}", "a".repeat(64));
+        assert!(resolve(
+            &parse(&FILE.replace("id: acme", &max)).unwrap(),
+            "p",
+            &catalog(),
+            0
+        )
+        .is_ok());
+        let errs = errors_of(&FILE.replace("id: acme", "id: \"\""));
+        assert!(errs.contains("partner id \"\""), "{errs}");
+    }
+
+    #[test]
+    fn r_set_1_partner_id_starting_or_ending_with_a_hyphen_is_refused() {
+        for id in ["-acme", "acme-", "-"] {
+            let errs = errors_of(&FILE.replace("id: acme", &format!("id: \"{id}\"")));
+            assert!(
+                errs.contains(&format!("partner id {id:?} must not start or end with -")),
+                "{id}: {errs}"
+            );
+        }
+        let ok = FILE.replace("id: acme", "id: acme-eu-2");
+        assert!(resolve(&parse(&ok).unwrap(), "ptid", &catalog(), 0).is_ok());
+    }
+
+    #[test]
+    fn r_co_5_a_company_listed_twice_is_refused_even_to_the_same_tenant_case_insensitively() {
+        let t = "3f2b6c1e-8d4a-4b9e-9a57-0c6d2e4f8a10";
+        let twice = format!(
+            "{FILE}  - {{ company: acme-cust, tenant: {t} }}\n  - {{ company: OTHER, tenant: new }}\n"
+        );
+        let errs = errors_of(&twice);
+        assert!(
+            errs.contains("company \"acme-cust\" is listed more than once"),
+            "{errs}"
+        );
+        assert_eq!(errs.matches("more than once").count(), 1, "{errs}");
+        let same_tenant = format!(
+            "{FILE}  - {{ company: X, tenant: {t} }}\n  - {{ company: \" x \", tenant: {t} }}\n"
+        );
+        let errs = errors_of(&same_tenant);
+        assert!(
+            errs.contains("company \"x\" is listed more than once"),
+            "{errs}"
+        );
+        let distinct = format!("{FILE}  - {{ company: X, tenant: {t} }}\n");
+        assert!(resolve(&parse(&distinct).unwrap(), "ptid", &catalog(), 0).is_ok());
+    }
+
+    #[test]
+    fn r_co_1_a_tenant_that_is_not_a_uuid_new_or_none_is_refused_naming_company_and_tenant() {
+        let file = |tenant: &str| format!("{FILE}  - {{ company: B, tenant: \"{tenant}\" }}\n");
+        for bad in [
+            "t-123",
+            "NEW",
+            "3f2b6c1e8d4a4b9e9a570c6d2e4f8a10",
+            "{3f2b6c1e-8d4a-4b9e-9a57-0c6d2e4f8a10}",
+            "3f2b6c1e-8d4a-4b9e-9a57-0c6d2e4f8a1z",
+        ] {
+            let errs = errors_of(&file(bad));
+            assert!(
+                errs.contains(&format!("company \"B\": tenant {bad:?} is not a tenant id")),
+                "{bad}: {errs}"
+            );
+            assert!(errs.contains("new (create one) or none"), "{errs}");
+        }
+        for good in [
+            "3f2b6c1e-8d4a-4b9e-9a57-0c6d2e4f8a10",
+            "3F2B6C1E-8D4A-4B9E-9A57-0C6D2E4F8A10",
+            "new",
+            "none",
+            "",
+        ] {
+            let spec = parse(&file(good)).unwrap();
+            assert!(resolve(&spec, "ptid", &catalog(), 0).is_ok(), "{good}");
+        }
+        let upper = parse(&file("3F2B6C1E-8D4A-4B9E-9A57-0C6D2E4F8A10")).unwrap();
+        assert_eq!(
+            upper.companies[1].request(),
+            MappingRequest::Existing("3f2b6c1e-8d4a-4b9e-9a57-0c6d2e4f8a10".into())
+        );
+    }
+
+    #[test]
+    fn every_partner_file_mistake_is_reported_together() {
+        let bad = format!(
+            "{}  - {{ company: acme-cust, tenant: nope }}\n",
+            FILE.replace("id: acme", "id: acme-")
+                .replace("ACR-WS }", "ACR-NOPE }")
+        );
+        let errs = resolve(&parse(&bad).unwrap(), "ptid", &catalog(), 0).unwrap_err();
+        let all = errs.join("\n");
+        for want in [
+            "product \"ACR-NOPE\" does not exist",
+            "must not start or end with -",
+            "listed more than once",
+            "tenant \"nope\" is not a tenant id",
+        ] {
+            assert!(all.contains(want), "{want}: {all}");
+        }
     }
 }
