@@ -194,13 +194,18 @@ impl StorageLocation {
 }
 
 /// What the partner file is resolved against: the PSA's products and allocation codes and the
-/// platform's storage locations.
+/// platform's storage locations and offering items.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub products: Vec<ProductRef>,
     /// Autotask billing codes (allocation codes); empty for ConnectWise.
     pub allocation_codes: Vec<ProductRef>,
     pub locations: Vec<StorageLocation>,
+    /// The names of the offering items the platform offers the partner (`workstations`,
+    /// `servers`, `mailboxes`, …), as the platform spells them. Every `products[].item` without
+    /// a `location` must be one of them; storage items are checked against `locations`. Empty:
+    /// not known, and item names are not checked.
+    pub offering_items: Vec<String>,
 }
 
 impl Catalog {
@@ -356,6 +361,22 @@ pub fn resolve(
     };
     for p in &spec.products {
         let what = format!("item {}", p.item);
+        let offered = &catalog.offering_items;
+        if p.location.is_none() && !offered.is_empty() && !offered.contains(&p.item) {
+            let hint = match offered.iter().find(|o| o.eq_ignore_ascii_case(&p.item)) {
+                Some(o) => format!(" (did you mean {o}?)"),
+                None if p.item.eq_ignore_ascii_case("storage") => {
+                    " (a storage item needs its location)".to_owned()
+                }
+                None => String::new(),
+            };
+            errors.push(format!(
+                "{what}: the platform offers no offering item {:?} to this partner{hint} \
+                 (known: {}) (R-MAP-1)",
+                p.item,
+                offered.join(", ")
+            ));
+        }
         let infra_id = match &p.location {
             None => None,
             Some(loc) => match catalog
@@ -585,6 +606,19 @@ companies:
                     backend: Some("azure".into()),
                 },
             ],
+            // The platform fake's catalogue (tests/sandbox COUNT_ITEMS) plus storage.
+            offering_items: [
+                "workstations",
+                "servers",
+                "vms",
+                "mobiles",
+                "web_hosting_servers",
+                "mailboxes",
+                "gsuite_seats",
+                "storage",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 
@@ -1016,5 +1050,50 @@ companies:
         ] {
             assert!(all.contains(want), "{want}: {all}");
         }
+    }
+
+    #[test]
+    fn r_map_1_an_unknown_offering_item_is_refused_naming_it_and_the_known_ones() {
+        let bad = FILE.replace("item: workstations", "item: serverz");
+        let errs = errors_of(&bad);
+        assert!(
+            errs.contains(
+                "item serverz: the platform offers no offering item \"serverz\" to this partner"
+            ),
+            "{errs}"
+        );
+        assert!(errs.contains("known: workstations, servers, vms"), "{errs}");
+        let errs = errors_of(&FILE.replace("item: workstations", "item: Workstations"));
+        assert!(errs.contains("(did you mean workstations?)"), "{errs}");
+        // Storage is checked against the storage locations, not against the item names.
+        let mut c = catalog();
+        c.offering_items.retain(|i| i != "storage");
+        assert!(resolve(&parse(FILE).unwrap(), "ptid", &c, 0).is_ok());
+        let errs = resolve(
+            &parse(&FILE.replace(
+                "{ item: mailboxes, free: true }",
+                "{ item: storage, free: true }",
+            ))
+            .unwrap(),
+            "ptid",
+            &c,
+            0,
+        )
+        .unwrap_err()
+        .join("\n");
+        assert!(
+            errs.contains("(a storage item needs its location)"),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn r_map_1_offering_items_are_not_checked_when_the_catalogue_does_not_know_them() {
+        let c = Catalog {
+            offering_items: Vec::new(),
+            ..catalog()
+        };
+        let spec = parse(&FILE.replace("item: workstations", "item: serverz")).unwrap();
+        assert!(resolve(&spec, "ptid", &c, 0).is_ok());
     }
 }
