@@ -149,8 +149,9 @@ fn is_tenant_id(t: &str) -> bool {
     t.len() == 36 && uuid::Uuid::try_parse(t).is_ok()
 }
 
-/// R-CO-1, R-CO-5: each company is listed once (compared as the PSA lookup compares them:
-/// trimmed, case-insensitively), and each names a tenant id (a UUID), `new` or `none`.
+/// R-CO-5: each company is listed once in a partner file (compared as the PSA lookup compares
+/// them: trimmed, case-insensitively), even when both entries name the same tenant. R-CO-1:
+/// each names a tenant id (a UUID), `new` or `none`.
 fn check_companies(companies: &[CompanySpec], errors: &mut Vec<String>) {
     let mut seen: Vec<&str> = Vec::new();
     for c in companies {
@@ -335,8 +336,22 @@ pub fn with_planned_products(catalog: &Catalog, names: &[String]) -> Catalog {
     c
 }
 
-/// Builds the partner from its file, the PSA catalogue and the platform's storage locations.
-/// Every problem is listed (R-SET-1, R-MAP-1..5, R-TWO-1); nothing is half-resolved.
+/// Builds the partner from its file, the PSA catalogue and the platform's storage locations and
+/// offering items. Every problem is listed, all together; nothing is half-resolved:
+///
+/// - R-SET-1: the settings are complete and consistent (see `rules::settings::check_partner`);
+///   the partner id does not start or end with -; Autotask settings only on an Autotask partner.
+/// - R-MAP-1: each item is an offering item the platform offers the partner (when the catalogue
+///   knows them), mapped at most once.
+/// - R-MAP-2: a storage location is one offered to the partner; at most one is the default, and
+///   one must be when any is mapped.
+/// - R-MAP-3: class 1, class 2 and geo-redundant usage products belong to a storage location.
+/// - R-MAP-4: a public cloud storage is mapped once per vendor under `public_cloud`, never as a
+///   storage location.
+/// - R-MAP-5: every product named exists in the PSA.
+/// - R-TWO-1: two-way sync is for Autotask partners and needs an allocation code that exists;
+///   `create` (a service the PSA lacks) needs both.
+/// - R-CO-1, R-CO-5: each company is listed once, with a tenant id, `new` or `none`.
 pub fn resolve(
     spec: &PartnerSpec,
     partner_tenant_id: &str,
