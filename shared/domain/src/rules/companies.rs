@@ -4,7 +4,8 @@ use crate::model::{CompanyRecord, Mapping, PsaCompany, Tenant};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// What an operator asks for a company (R-CO-1).
+/// R-CO-1: what an operator asks for a company: map it to an existing customer tenant, to a
+/// new one created by the next sync, or remove its mapping.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "map", content = "tenant_id")]
 pub enum MappingRequest {
@@ -46,7 +47,9 @@ pub fn can_map(t: &Tenant) -> Result<(), MappingRefused> {
 
 /// R-CO-1, R-CO-3, R-CO-5: the company record after an operator's mapping request.
 /// `tenant` is the tenant named by `Existing` (None if it does not exist); `holder` is the
-/// company that holds that tenant now, if any.
+/// company that holds that tenant now, if any. R-CO-3: a tenant in self-service mode or without
+/// support access is refused with that reason. R-CO-5: a tenant another company holds is
+/// refused, naming that company.
 pub fn apply_request(
     current: Option<&CompanyRecord>,
     company_id: &str,
@@ -146,7 +149,8 @@ pub fn list_companies(
         .collect()
 }
 
-/// R-CO-4: record the outcome of a company's sync on its record.
+/// R-CO-4: record the outcome of a company's sync on its record: the time of its last sync and
+/// its error, if any (a sync without error clears the last one).
 pub fn record_outcome(rec: &mut CompanyRecord, now: DateTime<Utc>, error: Option<String>) {
     rec.last_sync = Some(now);
     rec.last_error = error;

@@ -1,8 +1,11 @@
 //! The SPEC's rules, one file per section. Each function names the rule IDs it implements.
 
+pub mod catalog;
 pub mod companies;
 pub mod mapping;
 pub mod provisioning;
 pub mod settings;
 pub mod twoway;
 pub mod webhooks;
+
+pub use catalog::{catalog, rule, rule_ids, RuleDoc};

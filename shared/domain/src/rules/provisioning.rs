@@ -106,7 +106,8 @@ pub struct ActiveLine {
     pub quantity: f64,
 }
 
-/// The lines that count today (R-PROV-2 for ConnectWise, R-PROV-3 for Autotask).
+/// The lines that count today, with their kind (PAYG or prepaid): R-PROV-2 for ConnectWise,
+/// R-PROV-3 for Autotask.
 pub fn active_lines(
     psa: crate::model::PsaKind,
     agreements: &[AgreementWithLines],
@@ -348,7 +349,8 @@ pub struct CompanySnapshot<'a> {
     pub tenant_items: &'a [CurrentItem],
 }
 
-/// R-PROV-1: the name of a new tenant.
+/// R-PROV-1: the name of a new tenant: the company name, or its primary contact's full name when
+/// the setting says so and the company has one.
 pub fn tenant_name(company: &PsaCompany, from: TenantNameFrom) -> String {
     match (from, &company.primary_contact) {
         (TenantNameFrom::PrimaryContact, Some(c)) if !c.full_name().is_empty() => c.full_name(),
@@ -394,6 +396,19 @@ pub fn agreement_problem(
 /// Plans one company: R-PROV-1 (create / adopt, trial → production), R-PROV-4/5 (quotas),
 /// R-PROV-6 (set back), R-PROV-7 (deprovisioning). A company with an agreement that counts
 /// today but cannot be classified (R-PROV-3) is reported and left exactly as it is.
+///
+/// R-PROV-1: a company that is not mapped gets a new tenant only when one was asked for, or
+/// with the provisioning switch and `auto_create` on and an active line of a mapped product; a
+/// tenant made in trial mode is switched to production one full month after it was made.
+///
+/// R-PROV-11: a tenant already stamped with the company's PSA id (`customer_id`) is adopted —
+/// mapped to the company and given its quotas — instead of a second one being created, when a
+/// new tenant was asked for or `auto_create` is on and the company has an active line of a
+/// mapped product; a company explicitly unmapped is not adopted.
+///
+/// R-PROV-7: a mapped company without an active line has, each behind its own switch, its
+/// quotas set to 0, its tenant disabled after N days and deleted after N days; with no switch
+/// on, the tenant is left as it is. A line that comes back enables a tenant we disabled.
 pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate) -> CompanyPlan {
     let cid = snap.company_id;
     let lines = active_lines(partner.psa, snap.agreements, today);

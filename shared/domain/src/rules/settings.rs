@@ -30,7 +30,7 @@ pub fn secret_name(prefix: &str, partner: &str, kind: SecretKind) -> String {
     format!("{prefix}{partner}/{}", kind.as_str())
 }
 
-/// R-SET-3: ConnectWise credentials.
+/// R-SET-3: ConnectWise credentials: site, company id, public key, private key and client id.
 #[derive(Debug, Clone)]
 pub struct ConnectWiseCredentials {
     /// The site host, e.g. `api-na.myconnectwise.net` (or a full `https://…` URL).
@@ -133,7 +133,11 @@ pub fn is_loopback_url(url: &str) -> bool {
     rest.starts_with("127.0.0.1") || rest.starts_with("localhost") || rest.starts_with("[::1]")
 }
 
-/// R-SET-1: a partner's settings are complete and consistent.
+/// R-SET-1: a partner's settings are complete and consistent: an id of 1-64 characters of a-z,
+/// 0-9 and -, an https platform URL (plain http only for the local sandbox), an IANA time zone,
+/// a blast-radius share between 0 and 1, a full sync at least every hour, deletion not before
+/// disabling, and a product mapping of the right shape (R-MAP-1, R-MAP-2). Every problem is
+/// named.
 pub fn check_partner(p: &Partner) -> Result<(), Vec<String>> {
     let mut e = Vec::new();
     let id_ok = !p.id.is_empty()

@@ -288,9 +288,12 @@ impl Line {
     }
 }
 
-/// R-TWO-1 and R-TWO-2 for one company. `infra_vendors` names the public cloud storages (infra
-/// id → vendor). Lines removed earlier count for nothing while they stay at 0, whether or not
-/// the switch is still on.
+/// R-TWO-1 and R-TWO-2 for one company: with two-way sync on, a company mapped to a tenant
+/// that exists, and no agreement held for R-PROV-3, what was turned on or off on the platform
+/// since our last write to the tenant is carried to the company's contract. The first sync of a
+/// tenant follows the PSA: a vendor's product is added, never removed. `infra_vendors` names the
+/// public cloud storages (infra id → vendor). Lines removed earlier count for nothing while
+/// they stay at 0, whether or not the switch is still on; raised again in the PSA, they count.
 pub fn plan(
     partner: &Partner,
     snap: &CompanySnapshot,
@@ -378,7 +381,10 @@ pub fn plan(
     plan
 }
 
-/// R-TWO-1: offering items turned on or off on the platform since our last write.
+/// R-TWO-1: offering items turned on or off on the platform since our last write. One turned on
+/// adds its product to the contract (PAYG: 0 units, the usage follows; prepaid: its quota in
+/// units, and an item without a limit on a prepaid contract is held and reported); one turned
+/// off while it has a line has its products removed (units to 0).
 fn offering_items(b: &mut Builder, snap: &CompanySnapshot, baseline: DateTime<Utc>) {
     let changed_by_person =
         |c: &CurrentItem| c.updated_at.is_some_and(|t: DateTime<Utc>| t > baseline);

@@ -37,7 +37,8 @@ impl HookError {
     }
 }
 
-/// R-HOOK-3: the size limit.
+/// R-HOOK-3: a body over [`MAX_BODY`] (256 KiB) is refused with 413, before it is parsed or
+/// anything else is done with it.
 pub fn check_size(len: usize) -> Result<(), HookError> {
     if len > MAX_BODY {
         return Err(HookError::TooLarge(len));
@@ -50,7 +51,8 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// R-HOOK-2: the per-partner token in the URL path.
+/// R-HOOK-2: the unguessable per-partner token in the URL path, checked first and compared in
+/// constant time. A missing or wrong token, or a partner without one, is refused with 401.
 pub fn check_token(expected: &str, given: Option<&str>) -> Result<(), HookError> {
     match given {
         Some(g) if !expected.is_empty() && ct_eq(expected.as_bytes(), g.as_bytes()) => Ok(()),
@@ -153,8 +155,9 @@ fn object(body: &[u8]) -> Result<Value, HookError> {
 }
 
 /// An Autotask webhook delivery: `Action`, `Guid`, `EntityType`, `Id`, `Fields`, `EventTime`,
-/// `SequenceNumber`. Deliveries are deduplicated on the event (entity, id, time, sequence):
-/// whether `Guid` names the webhook or the event is UNCONFIRMED (PSA-API-NOTES §2.4).
+/// `SequenceNumber`. R-HOOK-4: deliveries are recognised as duplicates by their event (entity,
+/// id, action, time, sequence): whether `Guid` names the webhook or the event is UNCONFIRMED
+/// (PSA-API-NOTES §2.4). R-HOOK-3: a body that is not such a JSON object is malformed (400).
 pub fn autotask_notice(body: &[u8]) -> Result<PsaNotice, HookError> {
     let v = object(body)?;
     let need = |k: &str| text(&v, k).ok_or_else(|| HookError::Malformed(format!("{k} is missing")));
@@ -189,8 +192,9 @@ pub fn autotask_notice(body: &[u8]) -> Result<PsaNotice, HookError> {
 }
 
 /// A ConnectWise callback: `MessageId`, `Action`, `Type`, `ID`, and `Entity` (a JSON string of the
-/// record). Deduplicated on `MessageId` when present, else on type, id, action and the record's
-/// `_info.lastUpdated`.
+/// record). R-HOOK-4: deliveries are recognised as duplicates by `MessageId` when present, else
+/// by type, id, action and the record's `_info.lastUpdated`. R-HOOK-3: a body that is not such a
+/// JSON object is malformed (400).
 pub fn connectwise_notice(body: &[u8]) -> Result<PsaNotice, HookError> {
     let v = object(body)?;
     let need = |k: &str| text(&v, k).ok_or_else(|| HookError::Malformed(format!("{k} is missing")));
