@@ -11,7 +11,12 @@ use std::path::{Path, PathBuf};
 
 /// Where the rules live, relative to the crate: every `.rs` file directly in a directory, or
 /// the file itself.
-const SOURCES: &[&str] = &["src/rules", "src/config.rs"];
+const SOURCES: &[&str] = &[
+    "src/rules",
+    "src/config.rs",
+    "src/services",
+    "src/services/sync",
+];
 
 /// SPEC section order (§1 …), for listing.
 const SECTIONS: &[&str] = &[

@@ -219,8 +219,23 @@ pub fn status(out: &mut dyn Write, st: &StatusView) -> Result<()> {
     Ok(())
 }
 
-/// `rules [ID]`: what each rule decides.
+/// `rules [ID]`: what each rule decides, from the rules' own doc comments.
 pub fn rules(out: &mut dyn Write, id: Option<&str>) -> Result<i32> {
-    let _ = (out, id);
+    let Some(id) = id else {
+        for d in domain::rules::catalog() {
+            writeln!(out, "{:<10} {}  [{}]", d.id, d.summary, d.source)?;
+        }
+        return Ok(exit::OK);
+    };
+    let docs = domain::rules::rule(id).ok_or_else(|| {
+        anyhow::anyhow!("no rule {id:?} is documented; `psa-bridge rules` lists every rule ID")
+    })?;
+    for d in docs {
+        writeln!(out, "{} — {}", d.id, d.source)?;
+        for line in d.text.lines() {
+            writeln!(out, "    {line}")?;
+        }
+        writeln!(out)?;
+    }
     Ok(exit::OK)
 }

@@ -340,7 +340,8 @@ pub fn with_planned_products(catalog: &Catalog, names: &[String]) -> Catalog {
 /// offering items. Every problem is listed, all together; nothing is half-resolved:
 ///
 /// - R-SET-1: the settings are complete and consistent (see `rules::settings::check_partner`);
-///   the partner id does not start or end with -; Autotask settings only on an Autotask partner.
+///   Autotask settings only on an Autotask partner; the switches of functions that are not
+///   built yet (`usage`, `tickets`) stay off.
 /// - R-MAP-1: each item is an offering item the platform offers the partner (when the catalogue
 ///   knows them), mapped at most once.
 /// - R-MAP-2: a storage location is one offered to the partner; at most one is the default, and
@@ -528,13 +529,17 @@ pub fn resolve(
     {
         errors.push("autotask.payg_field is empty".to_owned());
     }
-    if spec.id.starts_with('-') || spec.id.ends_with('-') {
-        errors.push(format!(
-            "partner id {:?} must not start or end with -; use a-z, 0-9 and - inside",
-            spec.id
-        ));
-    }
     check_companies(&spec.companies, &mut errors);
+    for (on, switch, function) in [
+        (spec.switches.usage, "usage", "publish-usage"),
+        (spec.switches.tickets, "tickets", "alert-to-ticket"),
+    ] {
+        if on {
+            errors.push(format!(
+                "switches.{switch}: {function} is not built yet; leave the switch off (see the README)"
+            ));
+        }
+    }
     if spec.switches.two_way_sync && spec.psa != PsaKind::Autotask {
         errors.push(format!(
             "switches.two_way_sync: two-way sync is an Autotask feature; {} partners sync one \
@@ -975,6 +980,18 @@ companies:
         .is_ok());
         let errs = errors_of(&FILE.replace("id: acme", "id: \"\""));
         assert!(errs.contains("partner id \"\""), "{errs}");
+    }
+
+    #[test]
+    fn r_set_1_switches_of_functions_not_built_yet_are_refused() {
+        for (switch, function) in [("usage", "publish-usage"), ("tickets", "alert-to-ticket")] {
+            let file = format!("{FILE}switches: {{ {switch}: true }}\n");
+            let errs = errors_of(&file);
+            assert!(
+                errs.contains(&format!("switches.{switch}: {function} is not built yet")),
+                "{errs}"
+            );
+        }
     }
 
     #[test]

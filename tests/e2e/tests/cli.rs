@@ -172,7 +172,7 @@ async fn cli_partner_file_mistakes_are_named_and_nothing_is_written() {
     let yaml = w.partner_yaml(
         "companies:\n  - { company: Contoso, tenant: new }\n  - { company: contoso, tenant: none }\n",
     );
-    refused(&w, &yaml, &["Contoso", "twice"]).await;
+    refused(&w, &yaml, &["\"contoso\"", "more than once"]).await;
     // an id outside [a-z0-9-]
     let yaml = w.partner_yaml("").replace("id: acme", "id: Demo_MSP");
     let file = write_file("partner.yaml", &yaml);
@@ -180,6 +180,35 @@ async fn cli_partner_file_mistakes_are_named_and_nothing_is_written() {
     assert_eq!(code, exit::FAILED);
     assert!(err.contains("Demo_MSP"), "{err}");
     assert_eq!(w.ctx.store.partner("Demo_MSP").await.unwrap(), None);
+    // and no secret is named after it either
+    let (code, _, err) = cli(
+        &w,
+        &[
+            "credentials",
+            "set",
+            "--partner",
+            "Demo_MSP",
+            "--cw-site",
+            "x.example",
+            "--cw-company",
+            "c",
+            "--cw-public-key",
+            "p",
+            "--cw-private-key",
+            "k",
+            "--cw-client-id",
+            "i",
+            "--platform-url",
+            "https://eu2.example",
+            "--platform-client-id",
+            "i",
+            "--platform-client-secret",
+            "s",
+        ],
+    )
+    .await;
+    assert_eq!(code, exit::FAILED);
+    assert!(err.contains("partner id \"Demo_MSP\""), "{err}");
 }
 
 // R-SET-3

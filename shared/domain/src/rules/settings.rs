@@ -133,6 +133,28 @@ pub fn is_loopback_url(url: &str) -> bool {
     rest.starts_with("127.0.0.1") || rest.starts_with("localhost") || rest.starts_with("[::1]")
 }
 
+/// R-SET-1: a partner id is 1-64 characters of a-z, 0-9 and -, neither starting nor ending
+/// with - (it names the partner's secrets and table items, so it is checked before either is
+/// built).
+pub fn check_partner_id(id: &str) -> Result<(), String> {
+    let chars_ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !chars_ok {
+        return Err(format!(
+            "partner id {id:?} must be 1-64 characters of a-z, 0-9 and -"
+        ));
+    }
+    if id.starts_with('-') || id.ends_with('-') {
+        return Err(format!(
+            "partner id {id:?} must not start or end with -; use a-z, 0-9 and - inside"
+        ));
+    }
+    Ok(())
+}
+
 /// R-SET-1: a partner's settings are complete and consistent: an id of 1-64 characters of a-z,
 /// 0-9 and -, an https platform URL (plain http only for the local sandbox), an IANA time zone,
 /// a blast-radius share between 0 and 1, a full sync at least every hour, deletion not before
@@ -140,16 +162,8 @@ pub fn is_loopback_url(url: &str) -> bool {
 /// named.
 pub fn check_partner(p: &Partner) -> Result<(), Vec<String>> {
     let mut e = Vec::new();
-    let id_ok = !p.id.is_empty()
-        && p.id.len() <= 64
-        && p.id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !id_ok {
-        e.push(format!(
-            "partner id {:?} must be 1-64 characters of a-z, 0-9 and -",
-            p.id
-        ));
+    if let Err(why) = check_partner_id(&p.id) {
+        e.push(why);
     }
     if !(p.platform_url.starts_with("https://") || is_loopback_url(&p.platform_url)) {
         e.push(format!(

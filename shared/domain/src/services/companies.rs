@@ -14,13 +14,12 @@ pub fn find<'a>(all: &'a [PsaCompany], key: &str) -> Option<&'a PsaCompany> {
         .or_else(|| all.iter().find(|c| c.id == key))
 }
 
-/// `companies list`: the PSA's companies with their mapping, filtered (R-CO-2, R-CO-4).
-pub async fn list(
-    store: &(impl PartnerStore + CompanyStore + ?Sized),
+/// A configured partner's clients and every company of its PSA.
+async fn psa_companies(
+    store: &(impl PartnerStore + ?Sized),
     connector: &dyn Connector,
     id: &str,
-    filter: &CompanyFilter,
-) -> Result<Vec<CompanyRow>, OpError> {
+) -> Result<(PartnerClients, Vec<PsaCompany>), OpError> {
     let p = partner(store, id).await?;
     let clients = connector
         .connect(&p)
@@ -31,6 +30,17 @@ pub async fn list(
         .companies(&CompanyQuery::default())
         .await
         .map_err(OpError::port(id, "reading the PSA's companies"))?;
+    Ok((clients, all))
+}
+
+/// `companies list`: the PSA's companies with their mapping, filtered (R-CO-2, R-CO-4).
+pub async fn list(
+    store: &(impl PartnerStore + CompanyStore + ?Sized),
+    connector: &dyn Connector,
+    id: &str,
+    filter: &CompanyFilter,
+) -> Result<Vec<CompanyRow>, OpError> {
+    let (_, all) = psa_companies(store, connector, id).await?;
     let records = store
         .companies(id)
         .await
@@ -98,16 +108,7 @@ pub async fn map(
     company: &str,
     request: &MappingRequest,
 ) -> Result<Option<CompanyRecord>, OpError> {
-    let p = partner(store, id).await?;
-    let clients = connector
-        .connect(&p)
-        .await
-        .map_err(OpError::port(id, "reaching its systems"))?;
-    let all = clients
-        .psa
-        .companies(&CompanyQuery::default())
-        .await
-        .map_err(OpError::port(id, "reading the PSA's companies"))?;
+    let (clients, all) = psa_companies(store, connector, id).await?;
     let c = find(&all, company).ok_or_else(|| {
         OpError::invalid(id, format!("company {company:?} does not exist in the PSA"))
     })?;

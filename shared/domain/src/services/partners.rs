@@ -70,7 +70,10 @@ pub async fn set_credentials(
     psa: PsaCredentials,
     platform: PlatformCredentials,
 ) -> Result<String, OpError> {
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = crate::rules::settings::check_partner_id(partner)
+        .err()
+        .into_iter()
+        .collect();
     if let Err(p) = check_psa_credentials(&psa) {
         problems.extend(p);
     }
@@ -198,10 +201,16 @@ pub async fn apply(
             .map_err(OpError::port(&id, "reading the allocation codes"))?,
         _ => Vec::new(),
     };
+    let offering_items = clients
+        .platform
+        .offering_items()
+        .await
+        .map_err(OpError::port(&id, "reading the platform's offering items"))?;
     let catalog = config::Catalog {
         products,
         allocation_codes,
         locations,
+        offering_items,
     };
     let version = existing.as_ref().map_or(0, |p| p.version);
     let resolve = |catalog: &config::Catalog| {
