@@ -8,5 +8,7 @@ pub mod plan;
 pub mod ports;
 pub mod rules;
 pub mod services;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use error::{PortError, PortResult, System};
