@@ -823,7 +823,6 @@ async fn r_co_5_a_stamped_tenant_another_company_holds_is_not_adopted() {
 // R-SET-4 — service bug: see the report. A credential refusal of a company's write fails that
 // company only; the run's status says the credentials are fine and no notification is raised.
 #[tokio::test]
-#[ignore = "service bug: a write's credential refusal is not on the status (R-SET-4)"]
 async fn r_set_4_a_credential_refusal_of_a_write_is_on_the_status() {
     let w = World::new(PsaKind::Connectwise).await;
     let (_, a) = w.customer("Refused Co");

@@ -15,8 +15,14 @@ pub(super) struct Applied {
     company_id: String,
     applied: usize,
     error: Option<String>,
+    /// The failure was a system refusing psa-bridge's credentials (R-SET-4).
+    credentials: bool,
     write: Option<(CompanyRecord, Option<CompanyRecord>)>,
 }
+
+/// What a company's failed apply left: changes applied before it, the reason, and whether a
+/// system refused the credentials.
+type Failed = (usize, String, bool);
 
 /// Applies one company's plan (the PSA's contract first, then the platform); its record is
 /// written by [`record_company`].
@@ -35,6 +41,7 @@ pub(super) async fn apply_company(
             company_id: cid,
             applied: 0,
             error: plan.problem,
+            credentials: false,
             write: None,
         };
     };
@@ -42,13 +49,13 @@ pub(super) async fn apply_company(
         record.version = o.version;
     }
     let result = apply_changes(partner, clients, store, &plan.changes, &mut record).await;
-    let (applied, error) = match result {
+    let (applied, error, credentials) = match result {
         Ok(n) => {
             // Platform changes carried to the PSA are settled: later ones are a person's again.
             record.platform_written = record.platform_written.max(plan.platform_seen);
-            (n, plan.problem.clone())
+            (n, plan.problem.clone(), false)
         }
-        Err((n, e)) => (n, Some(e)),
+        Err((n, e, credentials)) => (n, Some(e), credentials),
     };
     // A held change stays a person's, whatever else was written to the tenant.
     record.platform_written = twoway::settled_before(record.platform_written, plan.hold_from);
@@ -63,17 +70,18 @@ pub(super) async fn apply_company(
         company_id: cid,
         applied,
         error,
+        credentials,
         write,
     }
 }
 
-/// Writes a company's record after its plan was applied; returns the number of changes applied
-/// and its failure, if any.
+/// Writes a company's record after its plan was applied; returns the number of changes applied,
+/// its failure, if any, and whether that failure was a refusal of the credentials.
 pub(super) async fn record_company(
     partner: &Partner,
     store: &(impl CompanyStore + ?Sized),
     a: Applied,
-) -> (usize, Option<CompanyProblem>) {
+) -> (usize, Option<CompanyProblem>, bool) {
     let cid = a.company_id;
     if let Some((record, original)) = &a.write {
         if let Err(e) = store
@@ -86,6 +94,7 @@ pub(super) async fn record_company(
                     company_id: cid.clone(),
                     reason: format!("company {cid}: could not record the sync: {e}"),
                 }),
+                a.credentials,
             );
         }
     }
@@ -95,6 +104,7 @@ pub(super) async fn record_company(
             company_id: cid,
             reason,
         }),
+        a.credentials,
     )
 }
 
@@ -104,10 +114,13 @@ async fn apply_changes(
     store: &(impl Leases + ?Sized),
     changes: &[Change],
     record: &mut CompanyRecord,
-) -> Result<usize, (usize, String)> {
+) -> Result<usize, Failed> {
     let platform = clients.tenants.as_ref();
     let cid = record.company_id.clone();
-    let fail = |n: usize, what: &str, e: PortError| (n, format!("company {cid}: {what}: {e}"));
+    let fail = |n: usize, what: &str, e: PortError| {
+        let credentials = matches!(e, PortError::Credentials { .. });
+        (n, format!("company {cid}: {what}: {e}"), credentials)
+    };
     let mut applied = 0;
     // Two-way sync's PSA writes come first (the quota changes below assume them), by one run
     // at a time per company (a lease), each after a fresh read of the contract.
@@ -124,6 +137,7 @@ async fn apply_changes(
                         "company {cid}: another run is updating its contract; it is synced \
                          again at the next pass"
                     ),
+                    false,
                 ))
             }
             Err(e) => return Err(fail(0, "taking the lease on its contract failed", e)),

@@ -77,6 +77,10 @@ pub struct SyncReport {
     pub failures: Vec<CompanyProblem>,
     /// Why nothing was applied (R-MAP-6, R-PROV-10).
     pub blocked: Option<String>,
+    /// A company's write that a system refused for psa-bridge's credentials (R-SET-4): the
+    /// status shows it and `CredentialsFailed` is raised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_refused: Option<String>,
     pub psa_requests: u64,
     pub platform_requests: u64,
 }
@@ -168,6 +172,7 @@ where
         applied: 0,
         failures: Vec::new(),
         blocked: None,
+        credentials_refused: None,
         psa_requests: 0,
         platform_requests: 0,
     };
@@ -282,7 +287,7 @@ where
 
     // Apply, company by company; one company's failure never stops the others (R-CO-4). The
     // records are written in a second stage, while the next companies' platform calls run.
-    let outcomes: Vec<(usize, Option<CompanyProblem>)> = stream::iter(plans)
+    let outcomes: Vec<(usize, Option<CompanyProblem>, bool)> = stream::iter(plans)
         .map(|p| {
             let original = records.get(&p.company_id).cloned();
             async move { apply_company(partner, clients, store, p, original, now).await }
@@ -292,8 +297,11 @@ where
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
-    for (applied, failure) in outcomes {
+    for (applied, failure, credentials) in outcomes {
         report.applied += applied;
+        if credentials && report.credentials_refused.is_none() {
+            report.credentials_refused = failure.as_ref().map(|f| f.reason.clone());
+        }
         report.failures.extend(failure);
     }
 
@@ -329,9 +337,9 @@ async fn write_status(
         status.nonzero_quotas = n;
     }
     status.credentials = Some(crate::ports::CredentialState {
-        ok: true,
+        ok: report.credentials_refused.is_none(),
         checked_at: now,
-        problem: None,
+        problem: report.credentials_refused.clone(),
     });
     store.put_status(&partner.id, &status).await
 }

@@ -100,6 +100,9 @@ where
         platform_requests = report.platform_requests,
         "sync finished"
     );
+    if let Some(problem) = &report.credentials_refused {
+        publish_credentials_failed(events, &partner.id, problem, now).await;
+    }
     if !report.dry_run {
         events
             .publish(&[BusEvent {
@@ -132,13 +135,7 @@ async fn credentials_failed(
                 tracing::warn!(partner, error = %se, "could not record the credential failure");
             }
         }
-        let event = BusEvent {
-            detail_type: DETAIL_CREDENTIALS_FAILED.into(),
-            detail: json!({"partner": partner, "problem": e.to_string(), "at": now}),
-        };
-        if let Err(ee) = events.publish(&[event]).await {
-            tracing::warn!(partner, error = %ee, "could not publish the credential failure");
-        }
+        publish_credentials_failed(events, partner, &e.to_string(), now).await;
     }
     PartnerSyncError::Port {
         partner: partner.to_owned(),
@@ -146,7 +143,26 @@ async fn credentials_failed(
     }
 }
 
-/// What a run reports: the summary, the changes it made (or would make) and the failures.
+/// Raises `CredentialsFailed` (R-SET-4); a failure to publish it is logged, not returned.
+async fn publish_credentials_failed(
+    events: &dyn Events,
+    partner: &str,
+    problem: &str,
+    now: DateTime<Utc>,
+) {
+    let event = BusEvent {
+        detail_type: DETAIL_CREDENTIALS_FAILED.into(),
+        detail: json!({"partner": partner, "problem": problem, "at": now}),
+    };
+    if let Err(e) = events.publish(&[event]).await {
+        tracing::warn!(partner, error = %e, "could not publish the credential failure");
+    }
+}
+
+/// What a run reports: the summary, the changes it made (or would make) and the failures —
+/// bounded, so that the summary event stays far below EventBridge's 256 KB (R-REL-3): at most
+/// [`EVENT_CHANGES`] changes and [`EVENT_FAILURES`] failures are listed, each failure's reason
+/// cut at [`EVENT_REASON_CHARS`]; the totals say how many there were.
 #[derive(Debug, Serialize)]
 pub struct ReportView<'a> {
     pub partner: &'a str,
@@ -157,12 +173,18 @@ pub struct ReportView<'a> {
     pub blocked: Option<&'a str>,
     pub psa_requests: u64,
     pub platform_requests: u64,
+    pub changes_total: usize,
     pub changes: Vec<&'a Change>,
-    pub failures: &'a [CompanyProblem],
+    pub failures_total: usize,
+    pub failures: Vec<CompanyProblem>,
 }
 
-/// At most this many changes are listed in a summary event (EventBridge caps an event at 256 KB).
-const EVENT_CHANGES: usize = 200;
+/// At most this many changes are listed in a summary event.
+pub const EVENT_CHANGES: usize = 200;
+/// At most this many failures are listed in a summary event.
+pub const EVENT_FAILURES: usize = 100;
+/// A failure's reason is cut after this many characters in a summary event.
+pub const EVENT_REASON_CHARS: usize = 300;
 
 pub fn report_view(r: &SyncReport) -> ReportView<'_> {
     ReportView {
@@ -174,7 +196,71 @@ pub fn report_view(r: &SyncReport) -> ReportView<'_> {
         blocked: r.blocked.as_deref(),
         psa_requests: r.psa_requests,
         platform_requests: r.platform_requests,
+        changes_total: r.plan.changes.len(),
         changes: r.plan.changes.iter().take(EVENT_CHANGES).collect(),
-        failures: &r.failures,
+        failures_total: r.failures.len(),
+        failures: r
+            .failures
+            .iter()
+            .take(EVENT_FAILURES)
+            .map(|f| CompanyProblem {
+                company_id: f.company_id.chars().take(EVENT_REASON_CHARS).collect(),
+                reason: cut(&f.reason, EVENT_REASON_CHARS),
+            })
+            .collect(),
+    }
+}
+
+/// `text` cut after `max` characters, marked with an ellipsis when cut.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Plan;
+
+    // R-REL-3: a summary event is accepted by PutEvents (256 KB) however large the run.
+    #[test]
+    fn r_rel_3_the_summary_event_stays_under_the_put_events_limit() {
+        let reason = "é".repeat(5_000);
+        let failures: Vec<CompanyProblem> = (0..20_000)
+            .map(|i| CompanyProblem {
+                company_id: i.to_string(),
+                reason: reason.clone(),
+            })
+            .collect();
+        let r = SyncReport {
+            partner: "acme".into(),
+            scope: "full".into(),
+            dry_run: false,
+            started_at: chrono::DateTime::UNIX_EPOCH,
+            companies: 20_000,
+            plan: Plan::default(),
+            applied: 0,
+            failures,
+            blocked: None,
+            credentials_refused: None,
+            psa_requests: 0,
+            platform_requests: 0,
+        };
+        let event = serde_json::to_vec(&report_view(&r)).unwrap();
+        assert!(event.len() < 128 * 1024, "{} bytes", event.len());
+        let v: serde_json::Value = serde_json::from_slice(&event).unwrap();
+        assert_eq!(v["failures_total"], 20_000);
+        assert_eq!(v["failures"].as_array().unwrap().len(), EVENT_FAILURES);
+        let first = v["failures"][0]["reason"].as_str().unwrap();
+        assert_eq!(first.chars().count(), EVENT_REASON_CHARS + 1, "cut, with …");
+        assert!(first.ends_with('…'));
+    }
+
+    #[test]
+    fn a_short_reason_is_kept_whole() {
+        assert_eq!(cut("quota refused", 300), "quota refused");
+        assert_eq!(cut("abcdef", 3), "abc…");
     }
 }
