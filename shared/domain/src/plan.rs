@@ -12,6 +12,9 @@ pub enum Change {
     CreateTenant {
         company_id: String,
         tenant_name: String,
+        /// The name used when the platform refuses `tenant_name` because another tenant holds
+        /// it (R-CO-7).
+        unique_name: String,
         trial: bool,
         two_factor: bool,
         /// Administrator who receives the activation e-mail, if any.
@@ -123,11 +126,12 @@ impl Change {
             Change::CreateTenant {
                 company_id,
                 tenant_name,
+                unique_name,
                 trial,
                 rule,
                 ..
             } => format!(
-                "company {company_id}: create tenant \"{tenant_name}\"{} [{rule}]",
+                "company {company_id}: create tenant \"{tenant_name}\"{} [{rule}; \"{unique_name}\" if another tenant holds the name, R-CO-7]",
                 if *trial { " (trial)" } else { "" }
             ),
             Change::AdoptTenant {
@@ -213,6 +217,15 @@ pub struct CompanyPlan {
     /// Two-way sync: a held platform change from this time on must stay a person's (R-TWO-1).
     #[serde(skip)]
     pub hold_from: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl CompanyPlan {
+    /// Whether the plan creates a tenant (R-PROV-1).
+    pub fn creates_tenant(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| matches!(c, Change::CreateTenant { .. }))
+    }
 }
 
 /// The plan for a partner run.

@@ -750,7 +750,6 @@ async fn r_two_1_a_service_turned_on_or_off_on_the_platform_follows_into_the_con
 // stamped with the company's id, so a company whose record write failed after its tenant was
 // created gets a second tenant (or a refused create) from a company or incremental pass.
 #[tokio::test]
-#[ignore = "service bug: only full passes adopt a stamped tenant (R-PROV-11)"]
 async fn r_prov_11_a_company_pass_adopts_the_tenant_a_lost_record_write_left() {
     let w = World::new(PsaKind::Connectwise).await;
     let (c, a) = w.customer("Lost Record");
@@ -786,7 +785,6 @@ async fn r_prov_11_a_company_pass_adopts_the_tenant_a_lost_record_write_left() {
 // even when another company holds it: it writes that tenant's quotas from the wrong company's
 // lines, then the record write is refused (R-CO-5), at every pass.
 #[tokio::test]
-#[ignore = "service bug: adoption ignores the tenant's holder (R-CO-5)"]
 async fn r_co_5_a_stamped_tenant_another_company_holds_is_not_adopted() {
     let w = World::new(PsaKind::Connectwise).await;
     let srv = w.products.srv.id.clone();
@@ -842,4 +840,37 @@ async fn r_set_4_a_credential_refusal_of_a_write_is_on_the_status() {
         .expect("checked");
     assert!(!cs.ok, "{cs:?}");
     assert_eq!(w.events.of_type(DETAIL_CREDENTIALS_FAILED).len(), 1);
+}
+
+// R-CO-7: two PSA companies with the same name each get a tenant; the second one's name is
+// made unique with its PSA identifier, and the plan says which name it falls back to.
+#[tokio::test]
+async fn r_co_7_two_companies_of_one_name_get_two_tenants() {
+    let w = World::new(PsaKind::Connectwise).await;
+    let (first, a1) = w.customer("Contoso");
+    w.psa.put_line(&a1, &w.products.ws.id, 0.0, None);
+    let r = w.sync(Scope::Full).await;
+    no_failures(&r);
+    w.advance(Duration::minutes(1));
+    let (second, a2) = w.customer("Contoso");
+    w.psa
+        .edit_company(&second, |c| c.identifier = "CONTOSO-2".into());
+    w.psa.put_line(&a2, &w.products.ws.id, 0.0, None);
+    for scope in [Scope::Incremental, Scope::Company(second.clone())] {
+        let r = w.sync(scope).await;
+        no_failures(&r);
+    }
+    assert!(
+        r.plan.changes.iter().any(|c| matches!(c,
+            Change::CreateTenant { unique_name, .. } if unique_name == "Contoso (Contoso)")),
+        "{:?}",
+        r.plan.changes
+    );
+    let t1 = w.tenant_of(&first).expect("first tenant");
+    let t2 = w.tenant_of(&second).expect("second tenant");
+    assert_eq!(t1.tenant.name, "Contoso");
+    assert_eq!(t2.tenant.name, "Contoso (CONTOSO-2)");
+    let rec = w.store.record(PARTNER, &second).expect("recorded");
+    assert_eq!(rec.tenant_id(), Some(t2.tenant.id.as_str()));
+    assert_eq!(rec.last_error, None);
 }

@@ -358,6 +358,19 @@ pub fn tenant_name(company: &PsaCompany, from: TenantNameFrom) -> String {
     }
 }
 
+/// R-CO-7: the name a new tenant gets when the platform refuses its name because another
+/// tenant holds it: the name followed by the company's PSA identifier in parentheses (its PSA
+/// id when it has no identifier), e.g. `Contoso (CONTOSO2)`. PSA identifiers are unique, so two
+/// companies of the same name get two tenants.
+pub fn unique_tenant_name(name: &str, company: &PsaCompany) -> String {
+    let key = if company.identifier.trim().is_empty() {
+        company.id.as_str()
+    } else {
+        company.identifier.trim()
+    };
+    format!("{} ({key})", name.trim())
+}
+
 /// The next day after `today` on which a line or agreement of this company changes state by
 /// itself (an effective date arrives, a cancelled or end date passes): the incremental pass
 /// re-plans the company then.
@@ -493,9 +506,11 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
                 }
                 return plan;
             };
+            let name = tenant_name(company, settings.tenant_name);
             plan.changes.push(Change::CreateTenant {
                 company_id: cid.to_owned(),
-                tenant_name: tenant_name(company, settings.tenant_name),
+                unique_name: unique_tenant_name(&name, company),
+                tenant_name: name,
                 trial: settings.mode == PricingMode::Trial,
                 two_factor: settings.two_factor,
                 admin: company

@@ -157,19 +157,20 @@ async fn apply_changes(
         match c {
             Change::CreateTenant {
                 tenant_name,
+                unique_name,
                 trial,
                 two_factor,
                 admin,
                 ..
             } => {
-                let t = platform
-                    .create_customer(&NewTenant {
-                        name: tenant_name.clone(),
-                        customer_id: cid.clone(),
-                        trial: *trial,
-                        two_factor: *two_factor,
-                        admin: admin_with_email(clients, &cid, admin).await,
-                    })
+                let req = NewTenant {
+                    name: tenant_name.clone(),
+                    customer_id: cid.clone(),
+                    trial: *trial,
+                    two_factor: *two_factor,
+                    admin: admin_with_email(clients, &cid, admin).await,
+                };
+                let t = create_or_adopt(clients, req, unique_name)
                     .await
                     .map_err(|e| fail(applied, "creating its tenant failed", e))?;
                 applied += 1;
@@ -234,6 +235,33 @@ async fn apply_changes(
         applied += 1;
     }
     Ok(applied)
+}
+
+/// Creates a company's tenant. A refused name (409) is either this company's own tenant — a
+/// create whose answer or record was lost: adopted (R-PROV-11) — or another tenant's: the
+/// tenant is created under `unique_name` (R-CO-7).
+async fn create_or_adopt(
+    clients: &PartnerClients,
+    req: NewTenant,
+    unique_name: &str,
+) -> Result<crate::model::Tenant, PortError> {
+    match clients.tenants.create_customer(&req).await {
+        Err(PortError::Conflict { .. }) => {
+            if let Some(own) = clients.platform.find_customer(&req.customer_id).await? {
+                tracing::info!(company_id = %req.customer_id, tenant = %own.tenant.id, "adopted the company's own tenant after a refused create (R-PROV-11)");
+                return Ok(own.tenant);
+            }
+            tracing::info!(company_id = %req.customer_id, name = %req.name, unique_name, "tenant name taken by another tenant; using the unique name (R-CO-7)");
+            clients
+                .tenants
+                .create_customer(&NewTenant {
+                    name: unique_name.to_owned(),
+                    ..req
+                })
+                .await
+        }
+        other => other,
+    }
 }
 
 /// How long a company's contract lease lasts (the store's own clock; renewed by nothing: a

@@ -11,7 +11,7 @@ pub use partner::{
 };
 
 use apply::{apply_company, record_company};
-use snapshot::{read_snapshot, Snapshot};
+use snapshot::{find_stamped, read_snapshot, Snapshot};
 
 use crate::error::PortError;
 use crate::model::{CurrentItem, Partner};
@@ -21,6 +21,7 @@ use crate::rules::{mapping, provisioning, twoway};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// What a run covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -191,30 +192,41 @@ where
         return Ok(report);
     }
 
-    let snap = read_snapshot(partner, clients, store, &scope, &cursor, today, opts)
+    let mut snap = read_snapshot(partner, clients, store, &scope, &cursor, today, opts)
         .await
         .map_err(err)?;
+
+    // Plan every considered company (pure rules).
+    let mut by_company: BTreeMap<String, CompanyPlan> = snap
+        .considered
+        .iter()
+        .map(|cid| (cid.clone(), plan_one(partner, &snap, cid, today)))
+        .collect();
+    // R-PROV-11: before any tenant is created, a tenant stamped with the company's id is looked
+    // for and adopted. A full pass listed every tenant; the other passes look up the companies
+    // that would get one (a create whose record was lost, or whose answer was).
+    if scope != Scope::Full {
+        let creating: Vec<String> = by_company
+            .iter()
+            .filter(|(_, p)| p.creates_tenant())
+            .map(|(c, _)| c.clone())
+            .collect();
+        if !creating.is_empty() {
+            find_stamped(partner, clients, store, &mut snap, &creating)
+                .await
+                .map_err(err)?;
+            for cid in creating {
+                by_company.insert(cid.clone(), plan_one(partner, &snap, &cid, today));
+            }
+        }
+    }
     let records = &snap.records;
 
-    // Plan every considered company (pure rules). Only plans with something to do are kept.
+    // Only plans with something to do are kept.
     let mut plans: Vec<CompanyPlan> = Vec::new();
     let mut planned_total: usize = 0;
-    for cid in &snap.considered {
-        let record = records.get(cid);
-        let tenant = record
-            .and_then(|r| r.tenant_id())
-            .or_else(|| snap.by_customer_id.get(cid).map(String::as_str))
-            .and_then(|t| snap.tenants.get(t));
-        let no_items: [CurrentItem; 0] = [];
-        let company_snap = provisioning::CompanySnapshot {
-            company_id: cid,
-            company: snap.companies.get(cid),
-            record,
-            agreements: snap.agreements.get(cid).map_or(&[][..], Vec::as_slice),
-            tenant: tenant.map(|t| &t.tenant),
-            tenant_items: tenant.map_or(&no_items[..], |t| t.items.as_slice()),
-        };
-        let p = twoway::plan_company(partner, &company_snap, &snap.infra_vendors, today);
+    for (cid, p) in by_company {
+        let record = records.get(&cid);
         if let Some(problem) = &p.problem {
             report.plan.problems.push(CompanyProblem {
                 company_id: cid.clone(),
@@ -322,6 +334,31 @@ where
         .await
         .map_err(err)?;
     Ok(report)
+}
+
+/// Plans one company from what the run read (R-PROV-*, R-TWO-*). A tenant stamped with the
+/// company's id is its tenant unless another company holds it (R-CO-5).
+fn plan_one(partner: &Partner, snap: &Snapshot, cid: &str, today: NaiveDate) -> CompanyPlan {
+    let record = snap.records.get(cid);
+    let stamped = snap
+        .by_customer_id
+        .get(cid)
+        .filter(|t| snap.holders.get(*t).is_none_or(|h| h == cid))
+        .map(String::as_str);
+    let tenant = record
+        .and_then(|r| r.tenant_id())
+        .or(stamped)
+        .and_then(|t| snap.tenants.get(t));
+    let no_items: [CurrentItem; 0] = [];
+    let company_snap = provisioning::CompanySnapshot {
+        company_id: cid,
+        company: snap.companies.get(cid),
+        record,
+        agreements: snap.agreements.get(cid).map_or(&[][..], Vec::as_slice),
+        tenant: tenant.map(|t| &t.tenant),
+        tenant_items: tenant.map_or(&no_items[..], |t| t.items.as_slice()),
+    };
+    twoway::plan_company(partner, &company_snap, &snap.infra_vendors, today)
 }
 
 async fn write_status(

@@ -21,6 +21,8 @@ pub(super) struct Snapshot {
     pub(super) tenants: HashMap<String, TenantWithItems>,
     /// Tenants by the PSA company id they carry.
     pub(super) by_customer_id: HashMap<String, String>,
+    /// The company each tenant of a read record is mapped to (R-CO-5).
+    pub(super) holders: HashMap<String, String>,
     /// Companies to plan.
     pub(super) considered: BTreeSet<String>,
     /// The stored records of the considered companies (every record in a full pass).
@@ -45,15 +47,14 @@ pub(super) async fn read_snapshot(
     let platform = clients.platform.as_ref();
     // Only the offering items the mapping manages are kept (the others are never touched),
     // and, for two-way sync of public cloud storages (R-TWO-2), the other storages.
-    let clouds = twoway::enabled(partner) && !partner.mapping.public_cloud.is_empty();
-    let managed = |k: &ItemKey| {
-        partner.mapping.items.iter().any(|m| m.item == *k) || (clouds && k.is_storage())
-    };
+    let clouds = uses_clouds(partner);
+    let managed = |k: &ItemKey| managed(partner, k);
     let mut snap = Snapshot {
         companies: HashMap::new(),
         agreements: HashMap::new(),
         tenants: HashMap::new(),
         by_customer_id: HashMap::new(),
+        holders: HashMap::new(),
         considered: BTreeSet::new(),
         records: HashMap::new(),
         psa_since: None,
@@ -247,6 +248,11 @@ pub(super) async fn read_snapshot(
     for list in snap.agreements.values_mut() {
         list.sort_by(|a, b| a.agreement.id.cmp(&b.agreement.id));
     }
+    snap.holders = snap
+        .records
+        .values()
+        .filter_map(|r| Some((r.tenant_id()?.to_owned(), r.company_id.clone())))
+        .collect();
     if clouds && !snap.considered.is_empty() {
         snap.infra_vendors = platform
             .storage_locations()
@@ -256,4 +262,39 @@ pub(super) async fn read_snapshot(
             .collect();
     }
     Ok(snap)
+}
+
+/// Two-way sync of public cloud storages (R-TWO-2) needs every storage of a tenant.
+fn uses_clouds(partner: &Partner) -> bool {
+    twoway::enabled(partner) && !partner.mapping.public_cloud.is_empty()
+}
+
+/// The offering items a run reads: the mapped ones (the others are never touched), and the
+/// storages when public cloud storages are synced two ways.
+fn managed(partner: &Partner, k: &ItemKey) -> bool {
+    partner.mapping.items.iter().any(|m| m.item == *k) || (uses_clouds(partner) && k.is_storage())
+}
+
+/// R-PROV-11: looks up a tenant stamped with each of `companies`' ids (one request each) and
+/// adds what it finds to the snapshot, with the company that holds it, if any (R-CO-5).
+pub(super) async fn find_stamped(
+    partner: &Partner,
+    clients: &PartnerClients,
+    store: &(impl CompanyStore + ?Sized),
+    snap: &mut Snapshot,
+    companies: &[String],
+) -> Result<(), PortError> {
+    for cid in companies {
+        let Some(mut t) = clients.platform.find_customer(cid).await? else {
+            continue;
+        };
+        t.items.retain(|i| managed(partner, &i.key));
+        let tid = t.tenant.id.clone();
+        if let Some(h) = store.tenant_holder(&partner.id, &tid).await? {
+            snap.holders.insert(tid.clone(), h);
+        }
+        snap.by_customer_id.insert(cid.clone(), tid.clone());
+        snap.tenants.insert(tid, t);
+    }
+    Ok(())
 }
