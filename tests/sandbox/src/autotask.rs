@@ -1560,20 +1560,7 @@ pub struct AutotaskFake {
     inner: Arc<AtInner>,
 }
 
-impl std::fmt::Debug for AutotaskFake {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AutotaskFake")
-            .field("url", &self.inner.url)
-            .finish()
-    }
-}
-
 impl AutotaskFake {
-    /// Starts the fake on `127.0.0.1:0`.
-    pub async fn start() -> io::Result<AutotaskFake> {
-        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
-    }
-
     /// Starts the fake on a given address.
     pub async fn start_on(addr: SocketAddr) -> io::Result<AutotaskFake> {
         let (listener, local) = common::bind(addr).await?;

@@ -694,20 +694,7 @@ pub struct PlatformFake {
     inner: Arc<PfInner>,
 }
 
-impl std::fmt::Debug for PlatformFake {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlatformFake")
-            .field("url", &self.inner.url)
-            .finish()
-    }
-}
-
 impl PlatformFake {
-    /// Starts the fake on `127.0.0.1:0`.
-    pub async fn start() -> io::Result<PlatformFake> {
-        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
-    }
-
     /// Starts the fake on a given address.
     pub async fn start_on(addr: SocketAddr) -> io::Result<PlatformFake> {
         let (listener, local) = common::bind(addr).await?;

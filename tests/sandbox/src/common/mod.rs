@@ -2,7 +2,7 @@
 //! clock, the tracking middleware with an optional per-endpoint concurrency limit (the Autotask
 //! thread limit), the `/_sandbox/*` control API, the serving loop with its per-connection
 //! kill switch ([`serve`]), HTTP helpers and the handle boilerplate ([`http`]), and the record
-//! table ([`table`]).
+//! table every fake entity is kept in ([`table`]).
 
 mod faults;
 mod http;
@@ -30,10 +30,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use faults::{Fault, FaultKind, Faults};
-pub(crate) use http::{fake_handle, json_response, raw_json};
+pub(crate) use http::{
+    basic_credentials, fake_handle, json_response, raw_json, whole_seconds, with_retry_after,
+    QueryParams, Server,
+};
 use serve::ConnKill;
 pub(crate) use serve::{assemble, bind, spawn};
-pub(crate) use table::Table;
+pub(crate) use table::{impl_record, JsonRows, Record, Table};
 
 /// Locks a mutex, ignoring poisoning (a panicking test must not wedge the other tests' fakes).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
