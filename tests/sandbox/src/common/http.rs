@@ -1,5 +1,5 @@
 //! HTTP helpers the fakes share: JSON responses, `Retry-After`, case-insensitive query
-//! parameters, Basic credentials, whole-second times, the [`Server`] a fake's
+//! parameters, Basic credentials, number and time normalisation, the [`Server`] a fake's
 //! handle and handlers share, and the handle methods every fake has ([`fake_handle!`]).
 
 use std::{
@@ -14,7 +14,7 @@ use axum::{
 };
 use base64::Engine;
 use chrono::{DateTime, Timelike, Utc};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::Common;
 
@@ -116,6 +116,15 @@ impl QueryParams {
 /// Drops sub-second precision (the PSA vendors emit whole seconds).
 pub(crate) fn whole_seconds(d: DateTime<Utc>) -> DateTime<Utc> {
     d.with_nanosecond(0).unwrap_or(d)
+}
+
+/// Integral numbers as JSON integers (like the vendors), others as floats.
+pub(crate) fn num_json(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        json!(v as i64)
+    } else {
+        json!(v)
+    }
 }
 
 /// The handle methods every fake shares: `Debug`, `start`, its URL, request statistics, faults

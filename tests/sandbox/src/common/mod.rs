@@ -31,8 +31,8 @@ use serde::{Deserialize, Serialize};
 
 pub use faults::{Fault, FaultKind, Faults};
 pub(crate) use http::{
-    basic_credentials, fake_handle, json_response, raw_json, whole_seconds, with_retry_after,
-    QueryParams, Server,
+    basic_credentials, fake_handle, json_response, num_json, raw_json, whole_seconds,
+    with_retry_after, QueryParams, Server,
 };
 use serve::ConnKill;
 pub(crate) use serve::{assemble, bind, spawn};

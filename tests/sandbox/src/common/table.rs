@@ -41,14 +41,14 @@ macro_rules! impl_record {
 pub(crate) use impl_record;
 
 /// A record with its JSON, kept in step so listings do not serialise on every read.
-pub(crate) struct Row<T> {
-    pub(crate) rec: T,
-    pub(crate) json: Value,
+struct Row<T> {
+    rec: T,
+    json: Value,
 }
 
 /// One entity's records by id, the next id to give, and child links `(parent id, id)`.
 pub(crate) struct Table<T> {
-    pub(crate) rows: BTreeMap<i64, Row<T>>,
+    rows: BTreeMap<i64, Row<T>>,
     next_id: i64,
     parents: BTreeSet<(i64, i64)>,
 }
@@ -115,6 +115,10 @@ impl<T: Serialize> Table<T> {
             f(&mut row.rec);
             row.json = to_json(&row.rec);
         }
+    }
+    /// Mutates every record (refreshing their JSON).
+    pub(crate) fn modify_all(&mut self, f: impl FnMut(&mut T)) {
+        self.modify_where(|_| true, f)
     }
     pub(crate) fn remove(&mut self, id: i64) -> bool {
         self.rows.remove(&id).is_some()
