@@ -9,6 +9,8 @@ use axum::{
     extract::{Path, State},
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
+    routing::{get, post},
+    Router,
 };
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -21,6 +23,13 @@ use super::{
     TOKEN_TTL_SECS,
 };
 use crate::common::{self, basic_credentials, lock, Server};
+
+/// The routes of this file (merged into [`super::routes::router`]).
+pub(super) fn routes() -> Router<Pf> {
+    Router::new()
+        .route("/api/2/idp/token", post(token))
+        .route("/api/2/clients/{client_id}", get(get_client))
+}
 
 /// The authenticated API client.
 pub(super) struct Principal {
@@ -82,7 +91,7 @@ impl Server<PfState> {
     }
 }
 
-pub(super) async fn token(State(s): State<Pf>, headers: HeaderMap, body: Bytes) -> Response {
+async fn token(State(s): State<Pf>, headers: HeaderMap, body: Bytes) -> Response {
     let now = s.common.clock.now();
     let mut st = lock(&s.state);
     st.token_requests += 1;
@@ -167,11 +176,7 @@ pub(super) async fn token(State(s): State<Pf>, headers: HeaderMap, body: Bytes) 
     )
 }
 
-pub(super) async fn get_client(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-) -> Response {
+async fn get_client(State(s): State<Pf>, Path(id): Path<String>, h: HeaderMap) -> Response {
     s.authed(&h, |st, p, _| {
         if id != p.client_id {
             return match st.clients.get(&id) {

@@ -5,27 +5,39 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode, Uri},
     response::{IntoResponse, Response},
+    routing::{get, post},
+    Router,
 };
 use serde_json::{json, Value};
 
 use super::{
     auth::Principal,
-    routes::{csv, parse_json, query, visible, Pf},
+    routes::{csv, parse_json, query, visible, OnTenant, Pf},
     state::{new_id, PfState},
     wire::{am_error, am_time, bad_request, conflict, forbidden, not_found},
 };
 use crate::common;
 
+/// The routes of this file (merged into [`super::routes::router`]).
+pub(super) fn routes() -> Router<Pf> {
+    Router::new()
+        .route("/api/2/tenants/{id}/locations", get(tenant_locations))
+        .route("/api/2/locations/{id}/infra", get(location_infra))
+        .route("/api/2/infra", get(list_infra))
+        .route("/api/2/users", post(create_user))
+        .route("/api/2/users/check_login", get(check_login))
+        .route("/api/2/users/{id}", get(get_user))
+        .route(
+            "/api/2/users/{id}/send-activation-email",
+            post(send_activation),
+        )
+}
+
 // ------------------------------------------------------------------ locations, infra
 
-pub(super) async fn tenant_locations(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-) -> Response {
-    s.authed(&h, |st, p, _| {
-        tri!(visible(st, p, &id, false));
-        let partner = st.partner_of(&id).unwrap_or_default();
+async fn tenant_locations(r: OnTenant) -> Response {
+    r.run(|st, _, t, _| {
+        let partner = st.partner_of(&t.id).unwrap_or_default();
         let mut locs: Vec<&str> = st
             .visible_infra(&partner)
             .into_iter()
@@ -37,11 +49,7 @@ pub(super) async fn tenant_locations(
     })
 }
 
-pub(super) async fn location_infra(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-) -> Response {
+async fn location_infra(State(s): State<Pf>, Path(id): Path<String>, h: HeaderMap) -> Response {
     s.authed(&h, |st, p, _| {
         let partner = st.partner_of(&p.tenant_id).unwrap_or_default();
         let infras: Vec<&str> = st
@@ -57,7 +65,7 @@ pub(super) async fn location_infra(
     })
 }
 
-pub(super) async fn list_infra(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
+async fn list_infra(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
     let q = query(&uri);
     s.authed(&h, |st, p, _| {
         let partner = st.partner_of(&p.tenant_id).unwrap_or_default();
@@ -74,7 +82,7 @@ pub(super) async fn list_infra(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> R
 
 // ------------------------------------------------------------------ users
 
-pub(super) async fn create_user(State(s): State<Pf>, h: HeaderMap, body: Bytes) -> Response {
+async fn create_user(State(s): State<Pf>, h: HeaderMap, body: Bytes) -> Response {
     s.authed(&h, |st, p, now| {
         let b = tri!(parse_json(&body));
         let Some(tenant_id) = b.get("tenant_id").and_then(Value::as_str) else {
@@ -128,7 +136,7 @@ pub(super) async fn create_user(State(s): State<Pf>, h: HeaderMap, body: Bytes) 
     })
 }
 
-pub(super) async fn check_login(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
+async fn check_login(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
     let q = query(&uri);
     s.authed(&h, |st, _, _| match q.get("username") {
         None => am_error(
@@ -156,22 +164,14 @@ fn visible_user<'a>(st: &'a PfState, p: &Principal, id: &str) -> Result<&'a Valu
     Ok(u)
 }
 
-pub(super) async fn get_user(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-) -> Response {
+async fn get_user(State(s): State<Pf>, Path(id): Path<String>, h: HeaderMap) -> Response {
     s.authed(&h, |st, p, _| {
         let u = tri!(visible_user(st, p, &id));
         common::json_response(StatusCode::OK, u)
     })
 }
 
-pub(super) async fn send_activation(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-) -> Response {
+async fn send_activation(State(s): State<Pf>, Path(id): Path<String>, h: HeaderMap) -> Response {
     s.authed(&h, |st, p, _| {
         let u = tri!(visible_user(st, p, &id));
         let email = u["contact"]["email"].as_str().unwrap_or("").to_string();

@@ -6,9 +6,11 @@ use std::ops::Bound;
 
 use axum::{
     body::Bytes,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode, Uri},
     response::Response,
+    routing::get,
+    Router,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,13 +19,29 @@ use serde_json::{json, Value};
 use super::{
     routes::{
         batch_envelope, check_keys, csv, decode_cursor, encode_cursor, flag, parse_json,
-        parse_limit, parse_since, query, visible, Listing, Pf,
+        parse_limit, parse_since, query, visible, Listing, OnTenant, Pf,
     },
     state::{CatalogEntry, IKey, Item, PfState, Tenant},
     wire::{bad_request, conflict, forbidden, rfc3339},
     APPLICATION_ID, DEFAULT_LIMIT,
 };
 use crate::common;
+
+/// The routes of this file (merged into [`super::routes::router`]).
+pub(super) fn routes() -> Router<Pf> {
+    Router::new()
+        .route("/api/2/tenants/offering_items", get(list_all_items))
+        .route("/api/2/tenants/usages", get(batch_usages))
+        .route(
+            "/api/2/tenants/{id}/offering_items",
+            get(tenant_items).put(put_items),
+        )
+        .route(
+            "/api/2/tenants/{id}/offering_items/available_for_child",
+            get(available_for_child),
+        )
+        .route("/api/2/tenants/{id}/usages", get(tenant_usages))
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ItemCursor {
@@ -38,16 +56,10 @@ struct ItemCursor {
     last: Option<IKey>,
 }
 
-pub(super) async fn tenant_items(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let q = query(&uri);
-    s.authed(&h, |st, p, now| {
-        let t = tri!(visible(st, p, &id, false));
-        let usage_names = csv(&q, "usage_names");
+async fn tenant_items(r: OnTenant) -> Response {
+    r.run(|st, _, t, now| {
+        let q = &r.q;
+        let usage_names = csv(q, "usage_names");
         let edition = q
             .get("edition")
             .cloned()
@@ -76,21 +88,15 @@ pub(super) async fn tenant_items(
     })
 }
 
-pub(super) async fn available_for_child(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let q = query(&uri);
-    s.authed(&h, |st, p, now| {
-        let t = tri!(visible(st, p, &id, false));
-        let typ = q.get("type");
-        let items: Vec<Value> = if st.catalog.contains_key(&id) {
-            st.catalog[&id]
+async fn available_for_child(r: OnTenant) -> Response {
+    r.run(|st, _, t, now| {
+        let id = &t.id;
+        let typ = r.q.get("type");
+        let items: Vec<Value> = if st.catalog.contains_key(id) {
+            st.catalog[id]
                 .iter()
                 .filter(|e| typ.is_none_or(|t| t == e.item_type))
-                .map(|e| st.item_json(&Item::new(&id, e, 1, t.created_at)))
+                .map(|e| st.item_json(&Item::new(id, e, 1, t.created_at)))
                 .collect()
         } else {
             st.tenant_items(t)
@@ -140,21 +146,16 @@ fn quota_number(q: &Value, key: &str, item: &str) -> Result<Option<f64>, Respons
     }
 }
 
-pub(super) async fn put_items(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    body: Bytes,
-) -> Response {
-    s.authed(&h, |st, p, now| {
-        tri!(visible(st, p, &id, false));
+async fn put_items(r: OnTenant, body: Bytes) -> Response {
+    r.run(|st, _, t, now| {
+        let id = &t.id;
         let b = tri!(parse_json(&body));
         tri!(check_keys(&b, &["offering_items", "check_usage"]));
         let Some(reqs) = b.get("offering_items").and_then(Value::as_array) else {
             return bad_request("'offering_items' (array) is required.");
         };
         let check_usage = b.get("check_usage").and_then(Value::as_bool).unwrap_or(false);
-        let available = st.available(&id).to_vec();
+        let available = st.available(id).to_vec();
         let mut changes = Vec::new();
         let mut conflicts = Vec::new();
         for r in reqs {
@@ -194,7 +195,7 @@ pub(super) async fn put_items(
                     }
                 },
             };
-            let key = st.ikey(&id, name, infra).expect("tenant");
+            let key = st.ikey(id, name, infra).expect("tenant");
             let existing = st.items.get(&key);
             let quota = match r.get("quota") {
                 None | Some(Value::Null) => None,
@@ -216,7 +217,7 @@ pub(super) async fn put_items(
                 Some(_) => return bad_request(&format!("Offering item '{name}': quota must be an object.")),
             };
             if check_usage && status == Some(0) && existing.is_some_and(|i| i.status == 1) {
-                let used = st.usage(&id, name, infra);
+                let used = st.usage(id, name, infra);
                 if used > 0.0 {
                     return bad_request(&format!(
                         "Offering item '{name}' cannot be disabled: it has usage ({used})."
@@ -240,7 +241,7 @@ pub(super) async fn put_items(
         }
         let mut updated: Vec<IKey> = changes
             .iter()
-            .map(|c| st.change_item(&id, &c.entry, c.status, c.quota, now))
+            .map(|c| st.change_item(id, &c.entry, c.status, c.quota, now))
             .collect();
         updated.dedup();
         let items: Vec<Value> = updated
@@ -252,7 +253,7 @@ pub(super) async fn put_items(
     })
 }
 
-pub(super) async fn list_all_items(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
+async fn list_all_items(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
     let q = query(&uri);
     s.authed(&h, |st, p, now| -> Listing {
         let limit_q = parse_limit(&q)?;
@@ -330,21 +331,14 @@ pub(super) async fn list_all_items(State(s): State<Pf>, h: HeaderMap, uri: Uri) 
     })
 }
 
-pub(super) async fn tenant_usages(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let q = query(&uri);
-    s.authed(&h, |st, p, now| {
-        let t = tri!(visible(st, p, &id, false));
-        let items = usages_of(st, t, &csv(&q, "usage_names"), now);
+async fn tenant_usages(r: OnTenant) -> Response {
+    r.run(|st, _, t, now| {
+        let items = usages_of(st, t, &csv(&r.q, "usage_names"), now);
         common::json_response(StatusCode::OK, &json!({ "items": items }))
     })
 }
 
-pub(super) async fn batch_usages(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
+async fn batch_usages(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
     let q = query(&uri);
     s.authed(&h, |st, p, now| {
         let Some(ids) = csv(&q, "tenants") else {

@@ -4,9 +4,9 @@
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    http::Uri,
+    extract::{rejection::PathRejection, FromRequestParts, Path},
+    http::{request::Parts, HeaderMap, Uri},
     response::Response,
-    routing::{get, post},
     Json, Router,
 };
 use base64::Engine;
@@ -15,18 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{
-    auth::{get_client, token, Principal},
-    directory::{
-        check_login, create_user, get_user, list_infra, location_infra, send_activation,
-        tenant_locations,
-    },
-    items::{
-        available_for_child, batch_usages, list_all_items, put_items, tenant_items, tenant_usages,
-    },
-    settings::{get_mfa, get_pricing, put_mfa, put_pricing},
+    auth::{self, Principal},
+    directory, items, settings,
     state::{PfState, Tenant},
-    tenant_writes::{create_tenant, delete_tenant, update_tenant},
-    tenants::{get_tenant, list_tenants, tenant_children, tenant_users},
+    tenant_writes, tenants,
     wire::{bad_request, forbidden, not_found, parse_ts, rfc3339},
 };
 use crate::common::Server;
@@ -35,41 +27,12 @@ pub(super) type Pf = Arc<Server<PfState>>;
 
 pub(super) fn router(inner: Pf) -> Router {
     Router::new()
-        .route("/api/2/idp/token", post(token))
-        .route("/api/2/clients/{client_id}", get(get_client))
-        .route("/api/2/tenants", get(list_tenants).post(create_tenant))
-        .route("/api/2/tenants/offering_items", get(list_all_items))
-        .route("/api/2/tenants/usages", get(batch_usages))
-        .route(
-            "/api/2/tenants/{id}",
-            get(get_tenant).put(update_tenant).delete(delete_tenant),
-        )
-        .route("/api/2/tenants/{id}/children", get(tenant_children))
-        .route("/api/2/tenants/{id}/users", get(tenant_users))
-        .route(
-            "/api/2/tenants/{id}/pricing",
-            get(get_pricing).put(put_pricing),
-        )
-        .route("/api/2/tenants/{id}/mfa/status", get(get_mfa).put(put_mfa))
-        .route(
-            "/api/2/tenants/{id}/offering_items",
-            get(tenant_items).put(put_items),
-        )
-        .route(
-            "/api/2/tenants/{id}/offering_items/available_for_child",
-            get(available_for_child),
-        )
-        .route("/api/2/tenants/{id}/usages", get(tenant_usages))
-        .route("/api/2/tenants/{id}/locations", get(tenant_locations))
-        .route("/api/2/locations/{id}/infra", get(location_infra))
-        .route("/api/2/infra", get(list_infra))
-        .route("/api/2/users", post(create_user))
-        .route("/api/2/users/check_login", get(check_login))
-        .route("/api/2/users/{id}", get(get_user))
-        .route(
-            "/api/2/users/{id}/send-activation-email",
-            post(send_activation),
-        )
+        .merge(auth::routes())
+        .merge(tenants::routes())
+        .merge(tenant_writes::routes())
+        .merge(settings::routes())
+        .merge(items::routes())
+        .merge(directory::routes())
         .fallback(|| async { not_found("The requested resource does not exist.") })
         .with_state(inner)
 }
@@ -119,6 +82,52 @@ pub(super) fn visible<'a>(
         )));
     }
     Ok(t)
+}
+
+/// A request about one tenant (`/api/2/tenants/{id}…`): the fake, the tenant id from the path,
+/// the headers and the query parameters.
+pub(super) struct OnTenant {
+    s: Pf,
+    id: String,
+    h: HeaderMap,
+    pub(super) q: HashMap<String, String>,
+}
+
+impl FromRequestParts<Pf> for OnTenant {
+    type Rejection = PathRejection;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Pf) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, s).await?;
+        Ok(OnTenant {
+            s: s.clone(),
+            id,
+            h: parts.headers.clone(),
+            q: query(&parts.uri),
+        })
+    }
+}
+
+impl OnTenant {
+    /// Authenticates the client and runs `f` under the state lock with (a copy of) the tenant,
+    /// if the client may see it and it is not deleted.
+    pub(super) fn run(
+        &self,
+        f: impl FnOnce(&mut PfState, &Principal, &Tenant, DateTime<Utc>) -> Response,
+    ) -> Response {
+        self.run_allowing_deleted(false, f)
+    }
+
+    /// [`OnTenant::run`], admitting a deleted tenant when `allow_deleted`.
+    pub(super) fn run_allowing_deleted(
+        &self,
+        allow_deleted: bool,
+        f: impl FnOnce(&mut PfState, &Principal, &Tenant, DateTime<Utc>) -> Response,
+    ) -> Response {
+        self.s.authed(&self.h, |st, p, now| {
+            let t = tri!(visible(st, p, &self.id, allow_deleted)).clone();
+            f(st, p, &t, now)
+        })
+    }
 }
 
 // --- paging -------------------------------------------------------------------------------

@@ -1,19 +1,24 @@
 //! Tenant settings of the fake platform: `/tenants/{id}/pricing` and `/tenants/{id}/mfa/status`.
 
-use axum::{
-    body::Bytes,
-    extract::{Path, State},
-    http::{HeaderMap, StatusCode},
-    response::Response,
-};
+use axum::{body::Bytes, http::StatusCode, response::Response, routing::get, Router};
 use serde_json::{json, Value};
 
 use super::{
-    routes::{check_keys, opt_string, parse_json, visible, Pf},
+    routes::{check_keys, opt_string, parse_json, OnTenant, Pf},
     state::{PfState, Tenant},
     wire::{am_time_opt, bad_request, conflict},
 };
 use crate::common;
+
+/// The routes of this file (merged into [`super::routes::router`]).
+pub(super) fn routes() -> Router<Pf> {
+    Router::new()
+        .route(
+            "/api/2/tenants/{id}/pricing",
+            get(get_pricing).put(put_pricing),
+        )
+        .route("/api/2/tenants/{id}/mfa/status", get(get_mfa).put(put_mfa))
+}
 
 fn pricing_json(t: &Tenant) -> Value {
     json!({
@@ -24,25 +29,12 @@ fn pricing_json(t: &Tenant) -> Value {
     })
 }
 
-pub(super) async fn get_pricing(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-) -> Response {
-    s.authed(&h, |st, p, _| {
-        let t = tri!(visible(st, p, &id, false));
-        common::json_response(StatusCode::OK, &pricing_json(t))
-    })
+async fn get_pricing(r: OnTenant) -> Response {
+    r.run(|_, _, t, _| common::json_response(StatusCode::OK, &pricing_json(t)))
 }
 
-pub(super) async fn put_pricing(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    body: Bytes,
-) -> Response {
-    s.authed(&h, |st, p, now| {
-        let t = tri!(visible(st, p, &id, false)).clone();
+async fn put_pricing(r: OnTenant, body: Bytes) -> Response {
+    r.run(|st, _, t, now| {
         let b = tri!(parse_json(&body));
         tri!(check_keys(&b, &["mode", "currency", "version"]));
         let Some(version) = b.get("version").and_then(Value::as_i64) else {
@@ -86,7 +78,7 @@ pub(super) async fn put_pricing(
         n.pricing_version = st.next_version(now);
         n.touch(now);
         let json = pricing_json(&n);
-        st.tenants.insert(id.clone(), n);
+        st.tenants.insert(t.id.clone(), n);
         common::json_response(StatusCode::OK, &json)
     })
 }
@@ -105,26 +97,17 @@ fn mfa_json(st: &PfState, t: &Tenant) -> Value {
     })
 }
 
-pub(super) async fn get_mfa(State(s): State<Pf>, Path(id): Path<String>, h: HeaderMap) -> Response {
-    s.authed(&h, |st, p, _| {
-        let t = tri!(visible(st, p, &id, false));
-        common::json_response(StatusCode::OK, &mfa_json(st, t))
-    })
+async fn get_mfa(r: OnTenant) -> Response {
+    r.run(|st, _, t, _| common::json_response(StatusCode::OK, &mfa_json(st, t)))
 }
 
-pub(super) async fn put_mfa(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    body: Bytes,
-) -> Response {
-    s.authed(&h, |st, p, now| {
-        tri!(visible(st, p, &id, false));
+async fn put_mfa(r: OnTenant, body: Bytes) -> Response {
+    r.run(|st, _, t, now| {
         let b = tri!(parse_json(&body));
         let Some(enabled) = b.get("enabled").and_then(Value::as_bool) else {
             return bad_request("'enabled' (boolean) is required.");
         };
-        let t = st.tenants.get_mut(&id).expect("exists");
+        let t = st.tenants.get_mut(&t.id).expect("exists");
         t.mfa_status = if enabled { "enabled" } else { "disabled" }.into();
         t.touch(now);
         let t = t.clone();

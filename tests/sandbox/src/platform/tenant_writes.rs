@@ -3,20 +3,32 @@
 
 use axum::{
     body::Bytes,
-    extract::{Path, State},
-    http::{HeaderMap, StatusCode, Uri},
+    extract::State,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
+    routing::{post, put},
+    Router,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::{
     render::Lod,
-    routes::{check_keys, opt_bool, opt_string, parse_json, query, visible, Pf},
+    routes::{check_keys, opt_bool, opt_string, parse_json, visible, OnTenant, Pf},
     state::{item_range, new_id, Tenant},
     wire::{am_time, bad_request, conflict, forbidden},
 };
 use crate::common;
+
+/// The routes of this file (merged into [`super::routes::router`]).
+pub(super) fn routes() -> Router<Pf> {
+    Router::new()
+        .route("/api/2/tenants", post(create_tenant))
+        .route(
+            "/api/2/tenants/{id}",
+            put(update_tenant).delete(delete_tenant),
+        )
+}
 
 const POST_KEYS: &[&str] = &[
     "name",
@@ -91,7 +103,7 @@ fn check_version(t: &Tenant, version: i64) -> Result<(), Response> {
     ))
 }
 
-pub(super) async fn create_tenant(State(s): State<Pf>, h: HeaderMap, body: Bytes) -> Response {
+async fn create_tenant(State(s): State<Pf>, h: HeaderMap, body: Bytes) -> Response {
     s.authed(&h, |st, p, now| {
         let b = tri!(parse_json(&body));
         tri!(check_keys(&b, POST_KEYS));
@@ -157,14 +169,9 @@ pub(super) async fn create_tenant(State(s): State<Pf>, h: HeaderMap, body: Bytes
     })
 }
 
-pub(super) async fn update_tenant(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    body: Bytes,
-) -> Response {
-    s.authed(&h, |st, p, now| {
-        let t = tri!(visible(st, p, &id, false)).clone();
+async fn update_tenant(r: OnTenant, body: Bytes) -> Response {
+    r.run(|st, p, t, now| {
+        let id = &t.id;
         let b = tri!(parse_json(&body));
         tri!(check_keys(&b, PUT_KEYS));
         let version = match b.get("version").and_then(Value::as_i64) {
@@ -176,7 +183,7 @@ pub(super) async fn update_tenant(
                 )
             }
         };
-        tri!(check_version(&t, version));
+        tri!(check_version(t, version));
         if t.update_lock && t.update_lock_owner.as_deref() != Some(p.tenant_id.as_str()) {
             return forbidden(&format!(
                 "Tenant {id} is locked for updates (update_lock) by its owner."
@@ -197,7 +204,7 @@ pub(super) async fn update_tenant(
             match v.as_str().map(str::trim) {
                 Some(name) if !name.is_empty() => {
                     if let Some(pid) = &t.parent_id {
-                        if st.live_sibling_named(pid, name, Some(&id)) {
+                        if st.live_sibling_named(pid, name, Some(id)) {
                             return conflict(
                                 "TenantNameExists",
                                 &format!("Tenant with name '{name}' already exists."),
@@ -260,25 +267,18 @@ pub(super) async fn update_tenant(
     })
 }
 
-pub(super) async fn delete_tenant(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let q = query(&uri);
-    s.authed(&h, |st, p, now| {
-        let t = tri!(visible(st, p, &id, false)).clone();
-        if id == p.tenant_id {
+async fn delete_tenant(r: OnTenant) -> Response {
+    r.run(|st, p, t, now| {
+        if t.id == p.tenant_id {
             return forbidden("A client cannot delete its own tenant.");
         }
-        let version = match q.get("version").map(|v| v.trim().parse::<i64>()) {
+        let version = match r.q.get("version").map(|v| v.trim().parse::<i64>()) {
             Some(Ok(v)) => v,
             Some(Err(_)) => return bad_request("'version' must be an integer."),
             None => return bad_request("Query parameter 'version' is required."),
         };
-        tri!(check_version(&t, version));
-        if st.has_children(&t) {
+        tri!(check_version(t, version));
+        if st.has_children(t) {
             return conflict(
                 "TenantHasChildren",
                 "Tenant has child tenants; delete them first.",
@@ -287,7 +287,7 @@ pub(super) async fn delete_tenant(
         if let Some(pid) = &t.parent_id {
             st.live_names.remove(&(pid.clone(), t.name.to_lowercase()));
         }
-        let tm = st.tenants.get_mut(&id).expect("exists");
+        let tm = st.tenants.get_mut(&t.id).expect("exists");
         tm.deleted_at = Some(now);
         tm.touch(now);
         for (_, it) in st.items.range_mut(item_range(t.key)) {

@@ -4,9 +4,11 @@
 use std::ops::Bound;
 
 use axum::{
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode, Uri},
     response::Response,
+    routing::get,
+    Router,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,13 +18,22 @@ use super::{
     render::Lod,
     routes::{
         batch_envelope, csv, decode_cursor, encode_cursor, flag, parse_limit, parse_since, query,
-        visible, Listing, Pf,
+        visible, Listing, OnTenant, Pf,
     },
     state::{OKey, PfState, Tenant},
     wire::bad_request,
     DEFAULT_LIMIT,
 };
 use crate::common;
+
+/// The routes of this file (merged into [`super::routes::router`]).
+pub(super) fn routes() -> Router<Pf> {
+    Router::new()
+        .route("/api/2/tenants", get(list_tenants))
+        .route("/api/2/tenants/{id}", get(get_tenant))
+        .route("/api/2/tenants/{id}/children", get(tenant_children))
+        .route("/api/2/tenants/{id}/users", get(tenant_users))
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum Scope {
@@ -43,7 +54,7 @@ struct TenantCursor {
     last: OKey,
 }
 
-pub(super) async fn list_tenants(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
+async fn list_tenants(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
     let q = query(&uri);
     s.authed(&h, |st, p, now| -> Listing {
         let st: &PfState = st;
@@ -145,28 +156,16 @@ pub(super) async fn list_tenants(State(s): State<Pf>, h: HeaderMap, uri: Uri) ->
     })
 }
 
-pub(super) async fn get_tenant(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let q = query(&uri);
-    s.authed(&h, |st, p, _| {
-        let t = tri!(visible(st, p, &id, flag(&q, "allow_deleted")));
+async fn get_tenant(r: OnTenant) -> Response {
+    r.run_allowing_deleted(flag(&r.q, "allow_deleted"), |st, _, t, _| {
         common::json_response(StatusCode::OK, &st.tenant_json(t, Lod::Full, false, false))
     })
 }
 
-pub(super) async fn tenant_children(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-) -> Response {
-    s.authed(&h, |st, p, _| {
-        tri!(visible(st, p, &id, false));
+async fn tenant_children(r: OnTenant) -> Response {
+    r.run(|st, _, t, _| {
         let ids: Vec<&String> = st
-            .children_of(&id)
+            .children_of(&t.id)
             .filter(|t| t.deleted_at.is_none())
             .map(|t| &t.id)
             .collect();
@@ -174,17 +173,12 @@ pub(super) async fn tenant_children(
     })
 }
 
-pub(super) async fn tenant_users(
-    State(s): State<Pf>,
-    Path(id): Path<String>,
-    h: HeaderMap,
-) -> Response {
-    s.authed(&h, |st, p, _| {
-        tri!(visible(st, p, &id, false));
+async fn tenant_users(r: OnTenant) -> Response {
+    r.run(|st, _, t, _| {
         let ids: Vec<&Value> = st
             .users
             .values()
-            .filter(|u| u["tenant_id"] == json!(id))
+            .filter(|u| u["tenant_id"] == json!(t.id))
             .map(|u| &u["id"])
             .collect();
         common::json_response(StatusCode::OK, &json!({ "items": ids }))
