@@ -18,9 +18,20 @@
 //! ```
 //!
 //! Each fake listens on its own `127.0.0.1` port, serves on tokio tasks of the runtime that
-//! started it, and keeps its state in plain maps behind one `std::sync::Mutex` (never held
-//! across an await). Handles are cheap `Clone`s. Handle methods that receive an unknown id
-//! panic (they are test-programming errors); HTTP requests never panic.
+//! started it, and keeps its state behind one `std::sync::Mutex` (never held across an await):
+//! the PSA fakes keep every entity in a record table (`common::Table`: records by id with their
+//! JSON, child links by parent id), the platform fake keeps its tenant tree in maps. Handles are
+//! cheap `Clone`s. Handle methods that receive an unknown id panic (they are test-programming
+//! errors); HTTP requests never panic.
+//!
+//! ## Layout
+//! * `src/connectwise/`, `src/autotask/`, `src/platform/` — one module directory per fake, split
+//!   by concern (records, state, handle methods, routes, auth, reads/queries, writes, errors);
+//!   each `mod.rs` lists its files and re-exports the fake's public items.
+//! * `src/common/` — what the fakes share: stats, faults (`faults.rs`), the tracking middleware
+//!   and control API (`mod.rs`), serving with the kill switch (`serve.rs`), HTTP helpers and
+//!   the handle boilerplate (`http.rs`), the record table (`table.rs`).
+//! * `src/conditions.rs` — the ConnectWise `conditions` language.
 //!
 //! ## Faithful to the vendors (per `specs/PSA-API-NOTES.md` §1 and `PLATFORM-API-NOTES.md`)
 //!
