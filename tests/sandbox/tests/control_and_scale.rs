@@ -80,7 +80,7 @@ async fn concurrency_is_tracked_with_added_latency() {
     let sb = Sandbox::start().await.unwrap();
     let cw = &sb.connectwise;
     cw.add_instance("acme", "pub", "priv");
-    cw.faults().set_latency(Duration::from_millis(20));
+    cw.faults().set_latency(Duration::from_millis(250));
     let http = Client::new();
     let auth = base64::engine::general_purpose::STANDARD.encode("acme+pub:priv");
     let url = format!("{}/v2025_1/apis/3.0/system/info", cw.url());
