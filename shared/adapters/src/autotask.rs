@@ -23,9 +23,11 @@
 //!   PAYG or prepaid; a value that is neither is reported on the agreement (`problem`), never
 //!   guessed.
 
-use crate::http::{snippet, Endpoint, HttpSettings, Idempotency};
+use crate::http::{
+    parse_day, parse_time, snippet, Endpoint, ErrorDialect, Forbidden, HttpSettings, Idempotency,
+    Retry,
+};
 use async_trait::async_trait;
-use backoff::backoff::Backoff;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::model::{Agreement, Contact, Line, ProductRef, PsaCompany};
 use domain::ports::{AgreementQuery, CompanyQuery, ContractWriter, PsaDirectory};
@@ -218,6 +220,73 @@ struct Cfg {
     today: Arc<dyn Fn() -> NaiveDate + Send + Sync>,
 }
 
+/// How Autotask error answers read: `{"errors": ["…"]}` (or `[{message}]`), often as HTTP 500
+/// even for permanent errors; credentials never reach a message.
+impl ErrorDialect for Cfg {
+    fn system(&self) -> System {
+        System::Psa
+    }
+
+    fn vendor(&self) -> &'static str {
+        VENDOR
+    }
+
+    fn message(&self, body: &str) -> Option<String> {
+        let msgs = error_messages(body);
+        (!msgs.is_empty()).then(|| msgs.join("; "))
+    }
+
+    fn unauthorized(&self) -> &'static str {
+        "check the API user's secret (and user name)"
+    }
+
+    fn forbidden(&self) -> Forbidden {
+        Forbidden::Credentials(
+            "the user has no API access: use an API-only user (security level 'API User \
+             (system)') with this integration's tracking identifier",
+        )
+    }
+
+    fn server_error_retryable(&self, status: StatusCode, body: &str) -> bool {
+        retryable(status, body)
+    }
+
+    /// An unknown API user (no zone) and a bad integration code, whatever the status.
+    fn vendor_code(&self, _status: StatusCode, text: &str, what: &str) -> Option<PortError> {
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("zone information could not be determined") {
+            return Some(zone_unknown());
+        }
+        if lower.contains("integrationcode is invalid")
+            || (lower.contains("integration code") && lower.contains("invalid"))
+        {
+            return Some(PortError::Credentials {
+                system: System::Psa,
+                message: format!(
+                    "{VENDOR} rejected the integration code — check the API tracking identifier \
+                     assigned to the API user ({what}: {text})"
+                ),
+            });
+        }
+        None
+    }
+
+    fn redact(&self, text: String) -> String {
+        let mut out = text;
+        for secret in [
+            self.secret.expose_secret(),
+            self.code.expose_secret(),
+            self.username.as_str(),
+        ] {
+            let secret = secret.trim();
+            if secret.len() >= 3 {
+                out = replace_ci(&out, secret, "[redacted]");
+            }
+        }
+        out
+    }
+}
+
 struct State {
     api: OnceCell<Api>,
     sems: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -319,19 +388,6 @@ fn at_date(d: NaiveDate) -> String {
     d.format("%Y-%m-%dT00:00:00").to_string()
 }
 
-/// `2026-11-22T00:00:00` (zone-less UTC, optionally with fractions) or RFC 3339.
-pub fn parse_time(t: &str) -> Option<DateTime<Utc>> {
-    let t = t.trim();
-    DateTime::parse_from_rfc3339(t)
-        .map(|d| d.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|n| n.and_utc())
-        })
-}
-
 fn s(v: &Value, key: &str) -> Option<String> {
     match v.get(key)? {
         Value::String(s) => Some(s.clone()),
@@ -342,10 +398,7 @@ fn s(v: &Value, key: &str) -> Option<String> {
 }
 
 fn date(v: &Value, key: &str) -> Option<NaiveDate> {
-    let t = s(v, key)?;
-    parse_time(&t)
-        .map(|d| d.date_naive())
-        .or_else(|| t.get(..10).and_then(|d| d.parse().ok()))
+    parse_day(&s(v, key)?)
 }
 
 fn truthy(v: &Value, key: &str) -> bool {
@@ -536,18 +589,7 @@ impl Autotask {
 
     /// Text from Autotask with the credentials blanked out (they never reach an error).
     fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for secret in [
-            self.cfg.secret.expose_secret(),
-            self.cfg.code.expose_secret(),
-            self.cfg.username.as_str(),
-        ] {
-            let secret = secret.trim();
-            if secret.len() >= 3 {
-                out = replace_ci(&out, secret, "[redacted]");
-            }
-        }
-        out
+        self.cfg.redact(text.to_owned())
     }
 
     // --- zone discovery ------------------------------------------------------------------
@@ -639,24 +681,12 @@ impl Autotask {
         auth: bool,
         idem: Idempotency,
     ) -> PortResult<(StatusCode, String)> {
-        let policy = &self.cfg.settings.retry;
-        let started = Instant::now();
-        let mut backoff = backoff::ExponentialBackoff {
-            initial_interval: policy.initial_backoff,
-            max_interval: policy.max_backoff,
-            randomization_factor: 0.5,
-            multiplier: 2.0,
-            max_elapsed_time: None,
-            ..Default::default()
-        };
-        backoff.reset();
+        let mut retry = Retry::new(&self.cfg.settings.retry, System::Psa, VENDOR);
         // `Idempotency::Unsafe` makes the endpoint retry only 429 and hand back 5xx answers and
         // transport failures (its message starts "{vendor} did not answer", see crate::http):
         // this loop decides about those, since Autotask also answers 500 to permanent errors.
         let transport = format!("{VENDOR} did not answer");
-        let mut attempt = 0;
         loop {
-            attempt += 1;
             let sent = ep
                 .send(Idempotency::Unsafe, || {
                     let mut rb = ep
@@ -696,20 +726,7 @@ impl Autotask {
                     "{why} (a write is not repeated; the next run re-reads first)"
                 )));
             }
-            let wait = backoff.next_backoff().unwrap_or(policy.max_backoff);
-            if attempt >= policy.max_attempts || started.elapsed() + wait > policy.budget {
-                return Err(transient(format!(
-                    "{why} (gave up after {attempt} attempts)"
-                )));
-            }
-            tracing::debug!(
-                vendor = VENDOR,
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                %why,
-                "retrying"
-            );
-            tokio::time::sleep(wait).await;
+            retry.pause(why, None).await?;
         }
     }
 
@@ -809,49 +826,7 @@ impl Autotask {
     }
 
     fn error_from(&self, status: StatusCode, body: &str, what: &str) -> PortError {
-        let msgs = error_messages(body);
-        let text = self.scrub(&if msgs.is_empty() {
-            snippet(body)
-        } else {
-            msgs.join("; ")
-        });
-        let lower = text.to_ascii_lowercase();
-        let credentials = |message: String| PortError::Credentials {
-            system: System::Psa,
-            message,
-        };
-        if lower.contains("zone information could not be determined") {
-            return zone_unknown();
-        }
-        if lower.contains("integrationcode is invalid")
-            || (lower.contains("integration code") && lower.contains("invalid"))
-        {
-            return credentials(format!(
-                "{VENDOR} rejected the integration code — check the API tracking identifier \
-                 assigned to the API user ({what}: {text})"
-            ));
-        }
-        let message = format!("{VENDOR} {what}: {text} ({status})");
-        match status.as_u16() {
-            401 => credentials(format!(
-                "{message} — check the API user's secret (and user name)"
-            )),
-            403 => credentials(format!(
-                "{message} — the user has no API access: use an API-only user (security level \
-                 'API User (system)') with this integration's tracking identifier"
-            )),
-            404 => PortError::NotFound {
-                system: System::Psa,
-                message,
-            },
-            409 => PortError::Conflict {
-                system: System::Psa,
-                message,
-            },
-            429 => transient(message),
-            s if s >= 500 && retryable(status, body) => transient(message),
-            _ => rejected(message),
-        }
+        self.cfg.classify(status, body, what)
     }
 
     // --- request economy -------------------------------------------------------------------

@@ -7,7 +7,9 @@
 //!   `conditions` with `lastUpdated > [..]` for incremental reads.
 //! - Errors: `{code, message, errors}`; 429 with `Retry-After` (see [`crate::http`]).
 
-use crate::http::{snippet, Endpoint, HttpSettings, Idempotency};
+use crate::http::{
+    parse_day, parse_time, snippet, Endpoint, ErrorDialect, Forbidden, HttpSettings, Idempotency,
+};
 use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -198,10 +200,10 @@ impl ConnectWise {
                 .get("Link")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let body = resp.bytes().await.map_err(|e| PortError::Transient {
-                system: System::Psa,
-                message: format!("ConnectWise {path_and_query}: the answer broke off: {e}"),
-            })?;
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| CwErrors.broke_off(path_and_query, e))?;
             if status == StatusCode::NOT_FOUND && !refreshed {
                 // On cloud a 404 can mean the codebase moved: discover it again, once.
                 refreshed = true;
@@ -214,10 +216,8 @@ impl ConnectWise {
                     path_and_query,
                 ));
             }
-            let v: W = serde_json::from_slice(&body).map_err(|e| PortError::Rejected {
-                system: System::Psa,
-                message: format!("ConnectWise {path_and_query}: unexpected body: {e}"),
-            })?;
+            let v: W = serde_json::from_slice(&body)
+                .map_err(|e| CwErrors.unexpected_body(path_and_query, e))?;
             return Ok((v, link));
         }
     }
@@ -318,58 +318,49 @@ fn next_page_id(link: &str) -> Option<i64> {
     })
 }
 
-fn error_from(status: StatusCode, body: &str, what: &str) -> PortError {
-    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let message = v
-        .get("message")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| snippet(body));
-    let details: Vec<String> = v
-        .get("errors")
-        .and_then(Value::as_array)
-        .map(|errs| {
-            errs.iter()
-                .filter_map(|e| e.get("message").and_then(Value::as_str).map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let message = if details.is_empty() {
-        format!("ConnectWise {what}: {message} ({status})")
-    } else {
-        format!(
-            "ConnectWise {what}: {message}: {} ({status})",
-            details.join("; ")
-        )
-    };
-    match status.as_u16() {
-        401 => PortError::Credentials {
-            system: System::Psa,
-            message: format!(
-                "{message} — check the API member's public/private keys and the clientId"
-            ),
-        },
-        403 => PortError::Credentials {
-            system: System::Psa,
-            message: format!("{message} — the API member's security role lacks this permission"),
-        },
-        404 => PortError::NotFound {
-            system: System::Psa,
-            message,
-        },
-        409 => PortError::Conflict {
-            system: System::Psa,
-            message,
-        },
-        429 | 500..=599 => PortError::Transient {
-            system: System::Psa,
-            message,
-        },
-        _ => PortError::Rejected {
-            system: System::Psa,
-            message,
-        },
+/// How ConnectWise error answers read: `{code, message, errors: [{code, message}]}`.
+struct CwErrors;
+
+impl ErrorDialect for CwErrors {
+    fn system(&self) -> System {
+        System::Psa
     }
+
+    fn vendor(&self) -> &'static str {
+        "ConnectWise"
+    }
+
+    /// The message, with the messages of `errors` after it.
+    fn message(&self, body: &str) -> Option<String> {
+        let v: Value = serde_json::from_str(body).ok()?;
+        let message = v.get("message").and_then(Value::as_str).map(str::to_owned);
+        let details: Vec<&str> = v
+            .get("errors")
+            .and_then(Value::as_array)
+            .map(|errs| {
+                errs.iter()
+                    .filter_map(|e| e.get("message").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if details.is_empty() {
+            return message;
+        }
+        let message = message.unwrap_or_else(|| snippet(body));
+        Some(format!("{message}: {}", details.join("; ")))
+    }
+
+    fn unauthorized(&self) -> &'static str {
+        "check the API member's public/private keys and the clientId"
+    }
+
+    fn forbidden(&self) -> Forbidden {
+        Forbidden::Credentials("the API member's security role lacks this permission")
+    }
+}
+
+fn error_from(status: StatusCode, body: &str, what: &str) -> PortError {
+    CwErrors.classify(status, body, what)
 }
 
 fn s(v: &Value, path: &[&str]) -> Option<String> {
@@ -382,18 +373,6 @@ fn s(v: &Value, path: &[&str]) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// ConnectWise datetimes: `2026-11-22T00:00:00Z` (sometimes without the zone).
-pub fn parse_time(t: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(t)
-        .map(|d| d.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
-                .ok()
-                .map(|n| n.and_utc())
-        })
 }
 
 fn contact_from(v: &Value) -> Contact {
@@ -517,10 +496,7 @@ macro_rules! has_id {
 has_id!(WireCompany, WireAgreement, WireAddition);
 
 fn day_of(t: Option<&str>) -> Option<NaiveDate> {
-    let t = t?;
-    parse_time(t)
-        .map(|d| d.date_naive())
-        .or_else(|| t.get(..10).and_then(|d| d.parse().ok()))
+    parse_day(t?)
 }
 
 fn updated(info: &Option<WireInfo>) -> Option<DateTime<Utc>> {

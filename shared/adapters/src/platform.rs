@@ -8,7 +8,7 @@
 //! - Offering items: GET, then PUT with each quota's `version`; a 409 re-reads and re-applies.
 //! - Errors: `{"error":{"code","message",…}}`.
 
-use crate::http::{snippet, Endpoint, HttpSettings, Idempotency};
+use crate::http::{parse_time, Endpoint, ErrorDialect, Forbidden, HttpSettings, Idempotency};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::config::StorageLocation;
@@ -42,41 +42,38 @@ pub struct PlatformApi {
     token: Arc<Mutex<Option<(SecretString, Instant)>>>,
 }
 
-fn err(status: StatusCode, body: &str, what: &str) -> PortError {
-    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let msg = v
-        .pointer("/error/message")
-        .and_then(Value::as_str)
-        .or_else(|| v.get("error_description").and_then(Value::as_str))
-        .map(str::to_owned)
-        .unwrap_or_else(|| snippet(body));
-    let message = format!("platform {what}: {msg} ({status})");
-    match status.as_u16() {
-        401 => PortError::Credentials {
-            system: System::Platform,
-            message: format!("{message} — check the API client id and secret"),
-        },
-        403 => PortError::Rejected {
-            system: System::Platform,
-            message: format!("{message} — the API client may not act on this tenant"),
-        },
-        404 => PortError::NotFound {
-            system: System::Platform,
-            message,
-        },
-        409 => PortError::Conflict {
-            system: System::Platform,
-            message,
-        },
-        429 | 500..=599 => PortError::Transient {
-            system: System::Platform,
-            message,
-        },
-        _ => PortError::Rejected {
-            system: System::Platform,
-            message,
-        },
+/// How platform error answers read: `{"error": {"code", "message", …}}`, or OAuth's
+/// `{"error", "error_description"}` from the token endpoint.
+struct PlatformErrors;
+
+impl ErrorDialect for PlatformErrors {
+    fn system(&self) -> System {
+        System::Platform
     }
+
+    fn vendor(&self) -> &'static str {
+        "platform"
+    }
+
+    fn message(&self, body: &str) -> Option<String> {
+        let v: Value = serde_json::from_str(body).ok()?;
+        v.pointer("/error/message")
+            .and_then(Value::as_str)
+            .or_else(|| v.get("error_description").and_then(Value::as_str))
+            .map(str::to_owned)
+    }
+
+    fn unauthorized(&self) -> &'static str {
+        "check the API client id and secret"
+    }
+
+    fn forbidden(&self) -> Forbidden {
+        Forbidden::Rejected("the API client may not act on this tenant")
+    }
+}
+
+fn err(status: StatusCode, body: &str, what: &str) -> PortError {
+    PlatformErrors.classify(status, body, what)
 }
 
 /// A page of a cursor-paged list.
@@ -227,17 +224,6 @@ fn time_of(v: &Value, key: &str) -> Option<DateTime<Utc>> {
     parse_time(v.get(key)?.as_str()?)
 }
 
-fn parse_time(t: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(t)
-        .map(|d| d.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|n| n.and_utc())
-        })
-}
-
 fn items_of(v: &Value) -> Vec<Value> {
     v.get("items")
         .and_then(Value::as_array)
@@ -304,10 +290,8 @@ impl PlatformApi {
         if !status.is_success() {
             return Err(err(status, &text, "token"));
         }
-        let v: Value = serde_json::from_str(&text).map_err(|e| PortError::Rejected {
-            system: System::Platform,
-            message: format!("platform token: unexpected body: {e}"),
-        })?;
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| PlatformErrors.unexpected_body("token", e))?;
         let token = str_of(&v, "access_token").ok_or_else(|| PortError::Rejected {
             system: System::Platform,
             message: "platform token: no access_token in the answer".into(),
@@ -349,10 +333,10 @@ impl PlatformApi {
                 })
                 .await?;
             let status = resp.status();
-            let bytes = resp.bytes().await.map_err(|e| PortError::Transient {
-                system: System::Platform,
-                message: format!("platform {}: the answer broke off: {e}", url.path()),
-            })?;
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| PlatformErrors.broke_off(url.path(), e))?;
             if status == StatusCode::UNAUTHORIZED && !renewed {
                 renewed = true;
                 continue;
@@ -377,10 +361,8 @@ impl PlatformApi {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok((status, Value::Null));
         }
-        let v = serde_json::from_slice(&bytes).map_err(|e| PortError::Rejected {
-            system: System::Platform,
-            message: format!("platform {path}: unexpected body: {e}"),
-        })?;
+        let v =
+            serde_json::from_slice(&bytes).map_err(|e| PlatformErrors.unexpected_body(path, e))?;
         Ok((status, v))
     }
 
