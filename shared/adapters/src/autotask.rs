@@ -199,6 +199,8 @@ fn cache_put<T>(cache: &'static Cache<T>, key: String, v: Arc<T>) {
 /// An Autotask client for one partner (cheap to clone; clones share limits and caches).
 #[derive(Clone)]
 pub struct Autotask {
+    /// The partner this client acts for (in every log line of its calls).
+    partner: Arc<str>,
     cfg: Arc<Cfg>,
     st: Arc<State>,
 }
@@ -510,6 +512,7 @@ impl Autotask {
             });
         }
         Ok(Autotask {
+            partner: Arc::from(""),
             cfg: Arc::new(Cfg {
                 zone_ep: Endpoint::new(
                     System::Psa,
@@ -553,6 +556,12 @@ impl Autotask {
             .with_payg_field(&config.payg_field)
             .with_limits(config.limits.clone())
             .with_today(move || clock.now().date_naive()))
+    }
+
+    /// The partner this client acts for, named in the logs of its calls.
+    pub fn for_partner(mut self, partner: &str) -> Self {
+        self.partner = Arc::from(partner);
+        self
     }
 
     /// The contract UDF that marks PAYG contracts (R-PROV-3; default `PAYG`).
@@ -1393,11 +1402,26 @@ fn agreement_from(v: &Value, ctx: &ContractCtx) -> Option<Agreement> {
 impl PsaDirectory for Autotask {
     /// R-SET-3/R-SET-4: zone discovery, then an authenticated call (`ThresholdInformation`,
     /// which Autotask does not count against the threshold).
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = "autotask")
+    )]
     async fn check_login(&self) -> PortResult<()> {
         self.api().await?;
         self.threshold().await.map(|_| ())
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(
+            partner = %self.partner,
+            system = "autotask",
+            ids = q.ids.len(),
+            since = ?q.changed_since,
+        )
+    )]
     async fn companies(&self, q: &CompanyQuery) -> PortResult<Vec<PsaCompany>> {
         let mut filters = Vec::new();
         if let Some(t) = q.changed_since {
@@ -1437,6 +1461,16 @@ impl PsaDirectory for Autotask {
             .collect())
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(
+            partner = %self.partner,
+            system = "autotask",
+            companies = q.company_ids.len(),
+            since = ?q.changed_since,
+        )
+    )]
     async fn agreements(&self, q: &AgreementQuery) -> PortResult<Vec<Agreement>> {
         let recurring = self
             .picklist_value("Contracts", "contractType", RECURRING_SERVICE)
@@ -1476,6 +1510,11 @@ impl PsaDirectory for Autotask {
 
     /// The contract's services with their current units. Lines read in advance by
     /// `agreements` are handed out once; a second call reads them again.
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = "autotask", agreement = %agreement_id)
+    )]
     async fn lines(&self, agreement_id: &str) -> PortResult<Vec<Line>> {
         let id = agreement_id.trim();
         if let Some(lines) = self
@@ -1500,10 +1539,20 @@ impl PsaDirectory for Autotask {
             .unwrap_or_default())
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = "autotask")
+    )]
     async fn products(&self) -> PortResult<Vec<ProductRef>> {
         self.active_names("Services").await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = "autotask", company = %company_id)
+    )]
     async fn primary_contact(&self, company_id: &str) -> PortResult<Option<Contact>> {
         Ok(self
             .contact_of(&[company_id.to_owned()])
@@ -1514,12 +1563,22 @@ impl PsaDirectory for Autotask {
 
 #[async_trait]
 impl ContractWriter for Autotask {
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = "autotask")
+    )]
     async fn allocation_codes(&self) -> PortResult<Vec<ProductRef>> {
         self.active_names("BillingCodes").await
     }
 
     /// `POST Services` with the two-way defaults: allocation code (`billingCodeID`) and period
     /// type (picklist value by its label).
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = "autotask", product = %name)
+    )]
     async fn create_product(
         &self,
         name: &str,
@@ -1548,6 +1607,16 @@ impl ContractWriter for Autotask {
     }
 
     /// `POST Contracts/{id}/Services` with the service's own unit price (units start at 0).
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(
+            partner = %self.partner,
+            system = "autotask",
+            agreement = %agreement_id,
+            product = %product_id,
+        )
+    )]
     async fn add_line(&self, agreement_id: &str, product_id: &str) -> PortResult<String> {
         let contract = numeric_id("contract", agreement_id)?;
         let service = numeric_id("service", product_id)?;
@@ -1577,6 +1646,17 @@ impl ContractWriter for Autotask {
 
     /// Reads the line's units for today and posts one `ContractServiceAdjustment` for the
     /// difference (none when equal): repeating it never doubles a change.
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(
+            partner = %self.partner,
+            system = "autotask",
+            agreement = %agreement_id,
+            line = %line_id,
+            quantity = quantity,
+        )
+    )]
     async fn set_line_quantity(
         &self,
         agreement_id: &str,

@@ -35,6 +35,8 @@ const ACCEPT: &str = "application/vnd.connectwise.com+json; version=2025.1";
 /// A ConnectWise Manage client for one partner.
 #[derive(Clone)]
 pub struct ConnectWise {
+    /// The partner this client acts for (in every log line of its calls).
+    partner: Arc<str>,
     ep: Endpoint,
     company_id: String,
     auth: Arc<SecretString>,
@@ -85,12 +87,19 @@ impl ConnectWise {
             base64::engine::general_purpose::STANDARD.encode(basic)
         );
         Ok(ConnectWise {
+            partner: Arc::from(""),
             ep: Endpoint::new(System::Psa, "ConnectWise", client, origin, settings),
             company_id: creds.company_id.clone(),
             auth: Arc::new(SecretString::from(auth)),
             client_id: creds.client_id.clone(),
             base: Arc::new(RwLock::new(None)),
         })
+    }
+
+    /// The partner this client acts for, named in the logs of its calls.
+    pub fn for_partner(mut self, partner: &str) -> Self {
+        self.partner = Arc::from(partner);
+        self
     }
 
     pub fn requests(&self) -> u64 {
@@ -576,6 +585,11 @@ fn since_condition(t: DateTime<Utc>) -> String {
 
 #[async_trait]
 impl PsaDirectory for ConnectWise {
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = "connectwise", company = %company_id)
+    )]
     async fn primary_contact(&self, company_id: &str) -> PortResult<Option<Contact>> {
         let (company, _) = self
             .get_json(&format!("company/companies/{company_id}"), &[])
@@ -586,10 +600,25 @@ impl PsaDirectory for ConnectWise {
         }
     }
 
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = "connectwise")
+    )]
     async fn check_login(&self) -> PortResult<()> {
         self.get_json("system/info", &[]).await.map(|_| ())
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(
+            partner = %self.partner,
+            system = "connectwise",
+            ids = q.ids.len(),
+            since = ?q.changed_since,
+        )
+    )]
     async fn companies(&self, q: &CompanyQuery) -> PortResult<Vec<PsaCompany>> {
         let since = q.changed_since.map(since_condition);
         if q.ids.is_empty() {
@@ -607,6 +636,16 @@ impl PsaDirectory for ConnectWise {
         }
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(
+            partner = %self.partner,
+            system = "connectwise",
+            companies = q.company_ids.len(),
+            since = ?q.changed_since,
+        )
+    )]
     async fn agreements(&self, q: &AgreementQuery) -> PortResult<Vec<Agreement>> {
         let since = q.changed_since.map(since_condition);
         if q.company_ids.is_empty() {
@@ -624,6 +663,11 @@ impl PsaDirectory for ConnectWise {
         }
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = "connectwise", agreement = %agreement_id)
+    )]
     async fn lines(&self, agreement_id: &str) -> PortResult<Vec<Line>> {
         self.list_all(
             &format!("finance/agreements/{agreement_id}/additions"),
@@ -633,6 +677,11 @@ impl PsaDirectory for ConnectWise {
         .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = "connectwise")
+    )]
     async fn products(&self) -> PortResult<Vec<ProductRef>> {
         self.list_all(
             "procurement/catalog",

@@ -35,6 +35,8 @@ const CONFLICT_RETRIES: u32 = 4;
 /// A platform client acting for one partner's API client.
 #[derive(Clone)]
 pub struct PlatformApi {
+    /// The partner this client acts for (in every log line of its calls).
+    partner: Arc<str>,
     ep: Endpoint,
     client_id: String,
     client_secret: Arc<SecretString>,
@@ -246,12 +248,19 @@ impl PlatformApi {
             }
         })?;
         Ok(PlatformApi {
+            partner: Arc::from(""),
             ep: Endpoint::new(System::Platform, "platform", client, origin, settings),
             client_id: creds.client_id.clone(),
             client_secret: Arc::new(creds.client_secret.clone()),
             partner_tenant: partner_tenant.to_owned(),
             token: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// The partner this client acts for, named in the logs of its calls.
+    pub fn for_partner(mut self, partner: &str) -> Self {
+        self.partner = Arc::from(partner);
+        self
     }
 
     pub fn requests(&self) -> u64 {
@@ -503,6 +512,11 @@ impl PlatformApi {
 
 #[async_trait]
 impl TenantDirectory for PlatformApi {
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = "platform")
+    )]
     async fn check_login(&self) -> PortResult<String> {
         let v = self
             .get(&format!("api/2/clients/{}", self.client_id))
@@ -513,10 +527,20 @@ impl TenantDirectory for PlatformApi {
         })
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = "platform", tenants = ids.len())
+    )]
     async fn customers(&self, ids: &[String]) -> PortResult<(Vec<TenantWithItems>, String)> {
         self.customers_keeping(ids, &|_| true).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = "platform", tenants = ids.len())
+    )]
     async fn customers_keeping(
         &self,
         ids: &[String],
@@ -564,6 +588,11 @@ impl TenantDirectory for PlatformApi {
         Ok((out, stamp))
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = "platform", cursor = ?cursor)
+    )]
     async fn items_changed(
         &self,
         cursor: Option<&str>,
@@ -594,6 +623,11 @@ impl TenantDirectory for PlatformApi {
         Ok((out, ts))
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = "platform", company = %customer_id)
+    )]
     async fn find_customer(&self, customer_id: &str) -> PortResult<Option<TenantWithItems>> {
         let (all, _) = self.customers(&[]).await?;
         Ok(all
@@ -601,6 +635,11 @@ impl TenantDirectory for PlatformApi {
             .find(|t| !t.tenant.deleted && t.tenant.customer_id.as_deref() == Some(customer_id)))
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = "platform")
+    )]
     async fn storage_locations(&self) -> PortResult<Vec<StorageLocation>> {
         let v = self
             .get(&format!("api/2/tenants/{}/locations", self.partner_tenant))
@@ -649,6 +688,11 @@ impl TenantDirectory for PlatformApi {
 
 #[async_trait]
 impl TenantAdmin for PlatformApi {
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = "platform", company = %req.customer_id)
+    )]
     async fn create_customer(&self, req: &NewTenant) -> PortResult<Tenant> {
         let body = json!({
             "name": req.name,
@@ -711,6 +755,16 @@ impl TenantAdmin for PlatformApi {
         Ok(created)
     }
 
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(
+            partner = %self.partner,
+            system = "platform",
+            tenant = %tenant_id,
+            items = items.len(),
+        )
+    )]
     async fn set_quotas(
         &self,
         tenant_id: &str,
@@ -772,11 +826,21 @@ impl TenantAdmin for PlatformApi {
         })
     }
 
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = "platform", tenant = %tenant_id, enabled = enabled)
+    )]
     async fn set_enabled(&self, tenant_id: &str, enabled: bool) -> PortResult<()> {
         self.update_tenant(tenant_id, json!({"enabled": enabled}))
             .await
     }
 
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = "platform", tenant = %tenant_id)
+    )]
     async fn delete_tenant(&self, tenant_id: &str) -> PortResult<()> {
         for _ in 0..CONFLICT_RETRIES {
             let cur = match self.tenant_raw(tenant_id).await {
@@ -807,6 +871,11 @@ impl TenantAdmin for PlatformApi {
         })
     }
 
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = "platform", tenant = %tenant_id)
+    )]
     async fn switch_to_production(&self, tenant_id: &str) -> PortResult<()> {
         self.set_pricing_mode(tenant_id, "production").await
     }
