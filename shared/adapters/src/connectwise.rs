@@ -102,10 +102,6 @@ impl ConnectWise {
         self
     }
 
-    pub fn requests(&self) -> u64 {
-        self.ep.requests()
-    }
-
     pub fn counter(&self) -> Arc<std::sync::atomic::AtomicU64> {
         self.ep.counter()
     }
@@ -295,6 +291,23 @@ impl ConnectWise {
         Ok(out)
     }
 
+    /// The records whose `field` is one of `ids`, or every record when `ids` is empty; `extra`
+    /// conditions on both.
+    async fn list_for<W: DeserializeOwned + HasId, T>(
+        &self,
+        resource: &str,
+        field: &str,
+        ids: &[String],
+        extra: Option<&str>,
+        map: impl Fn(W) -> Option<T>,
+    ) -> PortResult<Vec<T>> {
+        if ids.is_empty() {
+            self.list_all(resource, extra, map).await
+        } else {
+            self.list_by_ids(resource, field, ids, extra, map).await
+        }
+    }
+
     /// The primary contact of a company with its e-mail (for the activation e-mail).
     async fn contact(&self, contact_id: &str) -> PortResult<Option<Contact>> {
         match self
@@ -331,13 +344,8 @@ fn next_page_id(link: &str) -> Option<i64> {
 struct CwErrors;
 
 impl ErrorDialect for CwErrors {
-    fn system(&self) -> System {
-        System::Psa
-    }
-
-    fn vendor(&self) -> &'static str {
-        "ConnectWise"
-    }
+    const SYSTEM: System = System::Psa;
+    const VENDOR: &'static str = "ConnectWise";
 
     /// The message, with the messages of `errors` after it.
     fn message(&self, body: &str) -> Option<String> {
@@ -561,9 +569,8 @@ fn agreement_from(a: WireAgreement) -> Option<Agreement> {
         no_end_date: a.no_ending_date_flag.unwrap_or(false),
         cancelled: a.cancelled_flag.unwrap_or(false),
         cancelled_date: day_of(a.date_cancelled.as_deref()),
-        payg_flag: None,
         updated_at: updated(&a.info),
-        problem: None,
+        payg_field: None,
     })
 }
 
@@ -621,19 +628,14 @@ impl PsaDirectory for ConnectWise {
     )]
     async fn companies(&self, q: &CompanyQuery) -> PortResult<Vec<PsaCompany>> {
         let since = q.changed_since.map(since_condition);
-        if q.ids.is_empty() {
-            self.list_all("company/companies", since.as_deref(), company_from)
-                .await
-        } else {
-            self.list_by_ids(
-                "company/companies",
-                "id",
-                &q.ids,
-                since.as_deref(),
-                company_from,
-            )
-            .await
-        }
+        self.list_for(
+            "company/companies",
+            "id",
+            &q.ids,
+            since.as_deref(),
+            company_from,
+        )
+        .await
     }
 
     #[tracing::instrument(
@@ -648,19 +650,14 @@ impl PsaDirectory for ConnectWise {
     )]
     async fn agreements(&self, q: &AgreementQuery) -> PortResult<Vec<Agreement>> {
         let since = q.changed_since.map(since_condition);
-        if q.company_ids.is_empty() {
-            self.list_all("finance/agreements", since.as_deref(), agreement_from)
-                .await
-        } else {
-            self.list_by_ids(
-                "finance/agreements",
-                "company/id",
-                &q.company_ids,
-                since.as_deref(),
-                agreement_from,
-            )
-            .await
-        }
+        self.list_for(
+            "finance/agreements",
+            "company/id",
+            &q.company_ids,
+            since.as_deref(),
+            agreement_from,
+        )
+        .await
     }
 
     #[tracing::instrument(

@@ -49,13 +49,8 @@ pub struct PlatformApi {
 struct PlatformErrors;
 
 impl ErrorDialect for PlatformErrors {
-    fn system(&self) -> System {
-        System::Platform
-    }
-
-    fn vendor(&self) -> &'static str {
-        "platform"
-    }
+    const SYSTEM: System = System::Platform;
+    const VENDOR: &'static str = "platform";
 
     fn message(&self, body: &str) -> Option<String> {
         let v: Value = serde_json::from_str(body).ok()?;
@@ -261,10 +256,6 @@ impl PlatformApi {
     pub fn for_partner(mut self, partner: &str) -> Self {
         self.partner = Arc::from(partner);
         self
-    }
-
-    pub fn requests(&self) -> u64 {
-        self.ep.requests()
     }
 
     pub fn counter(&self) -> Arc<std::sync::atomic::AtomicU64> {

@@ -2,10 +2,10 @@
 //! credential: a run's JSON logs can be filtered by partner and company (DESIGN
 //! "Observability", R-SET-2).
 
+mod common;
+
 use adapters::http::{HttpSettings, RetryPolicy};
-use domain::model::{
-    GuardSettings, Partner, ProductMapping, ProvisioningSettings, PsaKind, Switches,
-};
+use domain::model::PsaKind;
 use domain::rules::settings::{ConnectWiseCredentials, PlatformCredentials, PsaCredentials};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -38,27 +38,6 @@ impl Captured {
     }
 }
 
-fn partner() -> Partner {
-    Partner {
-        id: "acme".into(),
-        name: "Acme".into(),
-        psa: PsaKind::Connectwise,
-        enabled: true,
-        // Nothing listens on the discard port: every call fails and is retried, logging.
-        platform_url: "http://127.0.0.1:9".into(),
-        partner_tenant_id: "pt".into(),
-        switches: Switches::default(),
-        provisioning: ProvisioningSettings::default(),
-        guard: GuardSettings::default(),
-        mapping: ProductMapping::default(),
-        two_way: Default::default(),
-        autotask: Default::default(),
-        time_zone: "UTC".into(),
-        full_sync_hours: 24,
-        version: 0,
-    }
-}
-
 #[tokio::test]
 async fn adapter_calls_log_their_partner_system_and_company_never_a_secret() {
     let logs = Captured::default();
@@ -81,7 +60,7 @@ async fn adapter_calls_log_their_partner_system_and_company_never_a_secret() {
         concurrency: 2,
     };
     let clients = adapters::connector::clients_from_with(
-        &partner(),
+        &common::partner(PsaKind::Connectwise),
         &PsaCredentials::ConnectWise(ConnectWiseCredentials {
             site: "http://127.0.0.1:9".into(),
             company_id: "acme_cw".into(),

@@ -20,9 +20,9 @@ pub enum Forbidden {
 /// The vendor-specific inputs of [`ErrorDialect::classify`].
 pub trait ErrorDialect {
     /// Which system the errors are from.
-    fn system(&self) -> System;
+    const SYSTEM: System;
     /// The vendor's name as error messages start with it.
-    fn vendor(&self) -> &'static str;
+    const VENDOR: &'static str;
     /// The message of the vendor's error body; `None` when the body is not in the vendor's
     /// error shape (the body's start is shown instead).
     fn message(&self, body: &str) -> Option<String>;
@@ -51,7 +51,7 @@ pub trait ErrorDialect {
         if let Some(e) = self.vendor_code(status, &text, what) {
             return e;
         }
-        let (system, vendor) = (self.system(), self.vendor());
+        let (system, vendor) = (Self::SYSTEM, Self::VENDOR);
         let message = format!("{vendor} {what}: {text} ({status})");
         let hinted = |hint: &str| format!("{message} — {hint}");
         match status.as_u16() {
@@ -82,16 +82,16 @@ pub trait ErrorDialect {
     /// The answer to `what` broke off while its body was read (transient).
     fn broke_off(&self, what: &str, e: impl std::fmt::Display) -> PortError {
         PortError::Transient {
-            system: self.system(),
-            message: format!("{} {what}: the answer broke off: {e}", self.vendor()),
+            system: Self::SYSTEM,
+            message: format!("{} {what}: the answer broke off: {e}", Self::VENDOR),
         }
     }
 
     /// A success answer to `what` whose body is not what we read (rejected).
     fn unexpected_body(&self, what: &str, e: impl std::fmt::Display) -> PortError {
         PortError::Rejected {
-            system: self.system(),
-            message: format!("{} {what}: unexpected body: {e}", self.vendor()),
+            system: Self::SYSTEM,
+            message: format!("{} {what}: unexpected body: {e}", Self::VENDOR),
         }
     }
 }
@@ -103,12 +103,8 @@ mod tests {
     struct Plain;
 
     impl ErrorDialect for Plain {
-        fn system(&self) -> System {
-            System::Platform
-        }
-        fn vendor(&self) -> &'static str {
-            "Vendor"
-        }
+        const SYSTEM: System = System::Platform;
+        const VENDOR: &'static str = "Vendor";
         fn message(&self, body: &str) -> Option<String> {
             body.strip_prefix("msg:").map(str::to_owned)
         }

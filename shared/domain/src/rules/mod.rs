@@ -3,6 +3,7 @@
 pub mod companies;
 pub mod mapping;
 pub mod provisioning;
+pub mod psa;
 pub mod settings;
 pub mod twoway;
 pub mod webhooks;
