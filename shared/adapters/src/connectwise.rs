@@ -8,7 +8,8 @@
 //! - Errors: `{code, message, errors}`; 429 with `Retry-After` (see [`crate::http`]).
 
 use crate::http::{
-    parse_day, parse_time, snippet, Endpoint, ErrorDialect, Forbidden, HttpSettings, Idempotency,
+    is_loopback, parse_day, parse_time, snippet, Endpoint, ErrorDialect, Forbidden, HttpSettings,
+    Idempotency,
 };
 use async_trait::async_trait;
 use base64::Engine;
@@ -25,6 +26,9 @@ use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::RwLock;
 use url::Url;
+
+/// The `system` field of this adapter's log lines.
+const LOG_SYSTEM: &str = "connectwise";
 
 const PAGE_SIZE: usize = 1000;
 /// Ids per `in (…)` condition, keeping URLs well under 2,000 characters.
@@ -60,7 +64,7 @@ pub fn site_url(site: &str) -> Result<Url, String> {
     };
     let u = Url::parse(&format!("{with_scheme}/"))
         .map_err(|e| format!("ConnectWise site {site:?} is not a host name or URL: {e}"))?;
-    if u.scheme() == "http" && !domain::rules::settings::is_loopback_url(u.as_str()) {
+    if u.scheme() == "http" && !is_loopback(&u) {
         return Err(format!("ConnectWise site {site:?} must use https"));
     }
     Ok(u)
@@ -595,7 +599,7 @@ impl PsaDirectory for ConnectWise {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %self.partner, system = "connectwise", company = %company_id)
+        fields(partner = %self.partner, system = LOG_SYSTEM, company = %company_id)
     )]
     async fn primary_contact(&self, company_id: &str) -> PortResult<Option<Contact>> {
         let (company, _) = self
@@ -610,7 +614,7 @@ impl PsaDirectory for ConnectWise {
     #[tracing::instrument(
         level = "info",
         skip_all,
-        fields(partner = %self.partner, system = "connectwise")
+        fields(partner = %self.partner, system = LOG_SYSTEM)
     )]
     async fn check_login(&self) -> PortResult<()> {
         self.get_json("system/info", &[]).await.map(|_| ())
@@ -621,7 +625,7 @@ impl PsaDirectory for ConnectWise {
         skip_all,
         fields(
             partner = %self.partner,
-            system = "connectwise",
+            system = LOG_SYSTEM,
             ids = q.ids.len(),
             since = ?q.changed_since,
         )
@@ -643,7 +647,7 @@ impl PsaDirectory for ConnectWise {
         skip_all,
         fields(
             partner = %self.partner,
-            system = "connectwise",
+            system = LOG_SYSTEM,
             companies = q.company_ids.len(),
             since = ?q.changed_since,
         )
@@ -663,7 +667,7 @@ impl PsaDirectory for ConnectWise {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %self.partner, system = "connectwise", agreement = %agreement_id)
+        fields(partner = %self.partner, system = LOG_SYSTEM, agreement = %agreement_id)
     )]
     async fn lines(&self, agreement_id: &str) -> PortResult<Vec<Line>> {
         self.list_all(
@@ -677,7 +681,7 @@ impl PsaDirectory for ConnectWise {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %self.partner, system = "connectwise")
+        fields(partner = %self.partner, system = LOG_SYSTEM)
     )]
     async fn products(&self) -> PortResult<Vec<ProductRef>> {
         self.list_all(
@@ -713,6 +717,8 @@ mod tests {
         );
         assert!(site_url("http://cw.example.com").is_err());
         assert!(site_url("http://127.0.0.1:8080").is_ok());
+        assert!(site_url("http://localhost.evil.example").is_err());
+        assert!(site_url("http://127.0.0.1.evil.example").is_err());
     }
 
     #[test]

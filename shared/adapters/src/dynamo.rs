@@ -23,6 +23,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// The `system` field of this adapter's log lines.
+const LOG_SYSTEM: &str = "dynamodb";
+
 type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone)]
@@ -502,7 +505,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl PartnerStore for DynamoStore {
-    #[tracing::instrument(level = "debug", skip_all, fields(partner = %id, system = "dynamodb"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(partner = %id, system = LOG_SYSTEM))]
     async fn partner(&self, id: &str) -> PortResult<Option<Partner>> {
         Ok(self
             .get_keyed::<Partner>(&pk(id), "CONFIG")
@@ -513,7 +516,7 @@ impl PartnerStore for DynamoStore {
             }))
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(partner = %"*", system = "dynamodb"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(partner = %"*", system = LOG_SYSTEM))]
     async fn partners(&self) -> PortResult<Vec<Partner>> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
@@ -545,7 +548,7 @@ impl PartnerStore for DynamoStore {
         Ok(out)
     }
 
-    #[tracing::instrument(level = "info", skip_all, fields(partner = %p.id, system = "dynamodb"))]
+    #[tracing::instrument(level = "info", skip_all, fields(partner = %p.id, system = LOG_SYSTEM))]
     async fn put_partner(&self, p: &Partner) -> PortResult<Partner> {
         let version = self
             .put_versioned(
@@ -568,7 +571,7 @@ impl CompanyStore for DynamoStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "dynamodb")
+        fields(partner = %partner, system = LOG_SYSTEM)
     )]
     async fn companies(&self, partner: &str) -> PortResult<Vec<CompanyRecord>> {
         self.query_prefix(&pk(partner), "COMPANY#", |k: Versioned<CompanyRecord>| {
@@ -583,7 +586,7 @@ impl CompanyStore for DynamoStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "dynamodb", today = %today)
+        fields(partner = %partner, system = LOG_SYSTEM, today = %today)
     )]
     async fn companies_due(
         &self,
@@ -598,7 +601,7 @@ impl CompanyStore for DynamoStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "dynamodb", companies = ids.len())
+        fields(partner = %partner, system = LOG_SYSTEM, companies = ids.len())
     )]
     async fn companies_by_id(
         &self,
@@ -664,7 +667,7 @@ impl CompanyStore for DynamoStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "dynamodb", tenants = tenants.len())
+        fields(partner = %partner, system = LOG_SYSTEM, tenants = tenants.len())
     )]
     async fn companies_by_tenant(
         &self,
@@ -687,7 +690,7 @@ impl CompanyStore for DynamoStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "dynamodb", company = %company_id)
+        fields(partner = %partner, system = LOG_SYSTEM, company = %company_id)
     )]
     async fn company(&self, partner: &str, company_id: &str) -> PortResult<Option<CompanyRecord>> {
         Ok(self
@@ -705,7 +708,7 @@ impl CompanyStore for DynamoStore {
         skip_all,
         fields(
             partner = %partner,
-            system = "dynamodb",
+            system = LOG_SYSTEM,
             company = %rec.company_id,
             tenant = ?rec.tenant_id(),
         )
@@ -729,7 +732,7 @@ impl CompanyStore for DynamoStore {
         skip_all,
         fields(
             partner = %partner,
-            system = "dynamodb",
+            system = LOG_SYSTEM,
             company = %rec.company_id,
             tenant = ?rec.tenant_id(),
         )
@@ -750,7 +753,7 @@ impl CompanyStore for DynamoStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "dynamodb", tenant = %tenant_id)
+        fields(partner = %partner, system = LOG_SYSTEM, tenant = %tenant_id)
     )]
     async fn tenant_holder(&self, partner: &str, tenant_id: &str) -> PortResult<Option<String>> {
         let out = self
@@ -774,7 +777,7 @@ impl SyncState for DynamoStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "dynamodb")
+        fields(partner = %partner, system = LOG_SYSTEM)
     )]
     async fn cursor(&self, partner: &str) -> PortResult<SyncCursor> {
         Ok(self
@@ -787,7 +790,7 @@ impl SyncState for DynamoStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "dynamodb")
+        fields(partner = %partner, system = LOG_SYSTEM)
     )]
     async fn put_cursor(&self, partner: &str, c: &SyncCursor) -> PortResult<()> {
         // Cursors only move forward; the last writer of a pass wins.
@@ -797,7 +800,7 @@ impl SyncState for DynamoStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "dynamodb")
+        fields(partner = %partner, system = LOG_SYSTEM)
     )]
     async fn status(&self, partner: &str) -> PortResult<PartnerStatus> {
         Ok(self
@@ -810,7 +813,7 @@ impl SyncState for DynamoStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "dynamodb")
+        fields(partner = %partner, system = LOG_SYSTEM)
     )]
     async fn put_status(&self, partner: &str, st: &PartnerStatus) -> PortResult<()> {
         self.put_plain(partner, "STATUS", st).await
@@ -822,7 +825,7 @@ impl Leases for DynamoStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "dynamodb", key = %key, secs = secs)
+        fields(partner = %partner, system = LOG_SYSTEM, key = %key, secs = secs)
     )]
     async fn lease(&self, partner: &str, key: &str, owner: &str, secs: u32) -> PortResult<bool> {
         // Wall-clock time: a lease must outlive the writes whatever clock the run was given.
@@ -860,7 +863,7 @@ impl Leases for DynamoStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "dynamodb", key = %key)
+        fields(partner = %partner, system = LOG_SYSTEM, key = %key)
     )]
     async fn release(&self, partner: &str, key: &str, owner: &str) -> PortResult<()> {
         let r = self

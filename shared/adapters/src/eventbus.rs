@@ -7,6 +7,9 @@ use aws_sdk_eventbridge::Client;
 use domain::ports::{BusEvent, Events};
 use domain::{PortError, PortResult, System};
 
+/// The `system` field of this adapter's log lines.
+const LOG_SYSTEM: &str = "eventbridge";
+
 /// The `source` of every event psa-bridge puts on its bus.
 pub const SOURCE: &str = "psa-bridge";
 
@@ -40,7 +43,7 @@ impl Events for EventBus {
         skip_all,
         fields(
             partner = %events_partner(events),
-            system = "eventbridge",
+            system = LOG_SYSTEM,
             bus = %self.bus,
             events = events.len(),
         )

@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use url::Url;
 
+/// The `system` field of this adapter's log lines.
+const LOG_SYSTEM: &str = "platform";
+
 /// Tenants per page: a page with offering items is about 2 MB of JSON per 500 tenants.
 const PAGE: usize = 500;
 const UUIDS_PER_QUERY: usize = 100;
@@ -506,7 +509,7 @@ impl TenantDirectory for PlatformApi {
     #[tracing::instrument(
         level = "info",
         skip_all,
-        fields(partner = %self.partner, system = "platform")
+        fields(partner = %self.partner, system = LOG_SYSTEM)
     )]
     async fn check_login(&self) -> PortResult<String> {
         let v = self
@@ -521,7 +524,7 @@ impl TenantDirectory for PlatformApi {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %self.partner, system = "platform", tenants = ids.len())
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenants = ids.len())
     )]
     async fn customers(&self, ids: &[String]) -> PortResult<(Vec<TenantWithItems>, String)> {
         self.customers_keeping(ids, &|_| true).await
@@ -530,7 +533,7 @@ impl TenantDirectory for PlatformApi {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %self.partner, system = "platform", tenants = ids.len())
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenants = ids.len())
     )]
     async fn customers_keeping(
         &self,
@@ -582,7 +585,7 @@ impl TenantDirectory for PlatformApi {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %self.partner, system = "platform", cursor = ?cursor)
+        fields(partner = %self.partner, system = LOG_SYSTEM, cursor = ?cursor)
     )]
     async fn items_changed(
         &self,
@@ -617,7 +620,7 @@ impl TenantDirectory for PlatformApi {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %self.partner, system = "platform", company = %customer_id)
+        fields(partner = %self.partner, system = LOG_SYSTEM, company = %customer_id)
     )]
     async fn find_customer(&self, customer_id: &str) -> PortResult<Option<TenantWithItems>> {
         let (all, _) = self.customers(&[]).await?;
@@ -629,7 +632,7 @@ impl TenantDirectory for PlatformApi {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %self.partner, system = "platform")
+        fields(partner = %self.partner, system = LOG_SYSTEM)
     )]
     async fn storage_locations(&self) -> PortResult<Vec<StorageLocation>> {
         let v = self
@@ -682,7 +685,7 @@ impl TenantAdmin for PlatformApi {
     #[tracing::instrument(
         level = "info",
         skip_all,
-        fields(partner = %self.partner, system = "platform", company = %req.customer_id)
+        fields(partner = %self.partner, system = LOG_SYSTEM, company = %req.customer_id)
     )]
     async fn create_customer(&self, req: &NewTenant) -> PortResult<Tenant> {
         let body = json!({
@@ -749,12 +752,7 @@ impl TenantAdmin for PlatformApi {
     #[tracing::instrument(
         level = "info",
         skip_all,
-        fields(
-            partner = %self.partner,
-            system = "platform",
-            tenant = %tenant_id,
-            items = items.len(),
-        )
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenant = %tenant_id, items = items.len())
     )]
     async fn set_quotas(
         &self,
@@ -820,7 +818,7 @@ impl TenantAdmin for PlatformApi {
     #[tracing::instrument(
         level = "info",
         skip_all,
-        fields(partner = %self.partner, system = "platform", tenant = %tenant_id, enabled = enabled)
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenant = %tenant_id, enabled = enabled)
     )]
     async fn set_enabled(&self, tenant_id: &str, enabled: bool) -> PortResult<()> {
         self.update_tenant(tenant_id, json!({"enabled": enabled}))
@@ -830,7 +828,7 @@ impl TenantAdmin for PlatformApi {
     #[tracing::instrument(
         level = "info",
         skip_all,
-        fields(partner = %self.partner, system = "platform", tenant = %tenant_id)
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenant = %tenant_id)
     )]
     async fn delete_tenant(&self, tenant_id: &str) -> PortResult<()> {
         for _ in 0..CONFLICT_RETRIES {
@@ -865,7 +863,7 @@ impl TenantAdmin for PlatformApi {
     #[tracing::instrument(
         level = "info",
         skip_all,
-        fields(partner = %self.partner, system = "platform", tenant = %tenant_id)
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenant = %tenant_id)
     )]
     async fn switch_to_production(&self, tenant_id: &str) -> PortResult<()> {
         self.set_pricing_mode(tenant_id, "production").await

@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+/// The `system` field of this adapter's log lines.
+const LOG_SYSTEM: &str = "secretsmanager";
+
 const CACHE_FOR: Duration = Duration::from_secs(300);
 
 /// The JSON stored in a PSA secret.
@@ -160,7 +163,7 @@ impl Secrets for SecretsManager {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "secretsmanager")
+        fields(partner = %partner, system = LOG_SYSTEM)
     )]
     async fn psa(&self, partner: &str) -> PortResult<PsaCredentials> {
         let raw = self.read(partner, SecretKind::Psa).await?;
@@ -195,7 +198,7 @@ impl Secrets for SecretsManager {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %partner, system = "secretsmanager")
+        fields(partner = %partner, system = LOG_SYSTEM)
     )]
     async fn platform(&self, partner: &str) -> PortResult<PlatformCredentials> {
         let raw = self.read(partner, SecretKind::Platform).await?;
@@ -210,7 +213,7 @@ impl Secrets for SecretsManager {
     #[tracing::instrument(
         level = "info",
         skip_all,
-        fields(partner = %partner, system = "secretsmanager")
+        fields(partner = %partner, system = LOG_SYSTEM)
     )]
     async fn put_psa(&self, partner: &str, c: &PsaCredentials) -> PortResult<()> {
         let secret = match c {
@@ -234,7 +237,7 @@ impl Secrets for SecretsManager {
     #[tracing::instrument(
         level = "info",
         skip_all,
-        fields(partner = %partner, system = "secretsmanager")
+        fields(partner = %partner, system = LOG_SYSTEM)
     )]
     async fn put_platform(&self, partner: &str, c: &PlatformCredentials) -> PortResult<()> {
         let json = serde_json::to_string(&PlatformSecret {

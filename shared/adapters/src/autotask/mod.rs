@@ -72,6 +72,8 @@ const METADATA_TTL: Duration = Duration::from_secs(3600);
 /// Most pages one query may take (a loop guard: 5,000,000 records).
 const MAX_PAGES: usize = 10_000;
 const VENDOR: &str = "Autotask";
+/// The `system` field of this adapter's log lines.
+const LOG_SYSTEM: &str = "autotask";
 const CONTRACT_ACTIVE: &str = "Active";
 const RECURRING_SERVICE: &str = "Recurring Service";
 

@@ -7,8 +7,8 @@ use super::wire::{
 };
 use super::zone::follow_next_page;
 use super::{
-    at_date, at_format, rejected, Autotask, IDS_PER_QUERY, MAX_PAGES, PAGE_SIZE, RECURRING_SERVICE,
-    VENDOR,
+    at_date, at_format, rejected, Autotask, IDS_PER_QUERY, LOG_SYSTEM, MAX_PAGES, PAGE_SIZE,
+    RECURRING_SERVICE, VENDOR,
 };
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -254,7 +254,7 @@ impl PsaDirectory for Autotask {
     #[tracing::instrument(
         level = "info",
         skip_all,
-        fields(partner = %self.partner, system = "autotask")
+        fields(partner = %self.partner, system = LOG_SYSTEM)
     )]
     async fn check_login(&self) -> PortResult<()> {
         self.api().await?;
@@ -266,7 +266,7 @@ impl PsaDirectory for Autotask {
         skip_all,
         fields(
             partner = %self.partner,
-            system = "autotask",
+            system = LOG_SYSTEM,
             ids = q.ids.len(),
             since = ?q.changed_since,
         )
@@ -314,7 +314,7 @@ impl PsaDirectory for Autotask {
         skip_all,
         fields(
             partner = %self.partner,
-            system = "autotask",
+            system = LOG_SYSTEM,
             companies = q.company_ids.len(),
             since = ?q.changed_since,
         )
@@ -360,7 +360,7 @@ impl PsaDirectory for Autotask {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %self.partner, system = "autotask", agreement = %agreement_id)
+        fields(partner = %self.partner, system = LOG_SYSTEM, agreement = %agreement_id)
     )]
     async fn lines(&self, agreement_id: &str) -> PortResult<Vec<Line>> {
         let id = agreement_id.trim();
@@ -389,7 +389,7 @@ impl PsaDirectory for Autotask {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %self.partner, system = "autotask")
+        fields(partner = %self.partner, system = LOG_SYSTEM)
     )]
     async fn products(&self) -> PortResult<Vec<ProductRef>> {
         self.active_names("Services").await
@@ -398,7 +398,7 @@ impl PsaDirectory for Autotask {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %self.partner, system = "autotask", company = %company_id)
+        fields(partner = %self.partner, system = LOG_SYSTEM, company = %company_id)
     )]
     async fn primary_contact(&self, company_id: &str) -> PortResult<Option<Contact>> {
         Ok(self

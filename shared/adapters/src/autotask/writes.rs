@@ -2,7 +2,7 @@
 //! adjustments, and the [`ContractWriter`] port (R-TWO, R-USE).
 
 use super::wire::{WireCreated, WireItem, WireService};
-use super::{at_date, numeric_id, rejected, Autotask, VENDOR};
+use super::{at_date, numeric_id, rejected, Autotask, LOG_SYSTEM, VENDOR};
 use async_trait::async_trait;
 use domain::model::ProductRef;
 use domain::ports::ContractWriter;
@@ -16,7 +16,7 @@ impl ContractWriter for Autotask {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(partner = %self.partner, system = "autotask")
+        fields(partner = %self.partner, system = LOG_SYSTEM)
     )]
     async fn allocation_codes(&self) -> PortResult<Vec<ProductRef>> {
         self.active_names("BillingCodes").await
@@ -27,7 +27,7 @@ impl ContractWriter for Autotask {
     #[tracing::instrument(
         level = "info",
         skip_all,
-        fields(partner = %self.partner, system = "autotask", product = %name)
+        fields(partner = %self.partner, system = LOG_SYSTEM, product = %name)
     )]
     async fn create_product(
         &self,
@@ -62,7 +62,7 @@ impl ContractWriter for Autotask {
         skip_all,
         fields(
             partner = %self.partner,
-            system = "autotask",
+            system = LOG_SYSTEM,
             agreement = %agreement_id,
             product = %product_id,
         )
@@ -101,7 +101,7 @@ impl ContractWriter for Autotask {
         skip_all,
         fields(
             partner = %self.partner,
-            system = "autotask",
+            system = LOG_SYSTEM,
             agreement = %agreement_id,
             line = %line_id,
             quantity = quantity,

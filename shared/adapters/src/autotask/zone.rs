@@ -3,9 +3,8 @@
 
 use super::wire::WireZone;
 use super::{rejected, Api, Autotask, VENDOR};
-use crate::http::{Endpoint, Idempotency};
-use domain::PortResult;
-use domain::{PortError, System};
+use crate::http::{is_loopback, Endpoint, Idempotency};
+use domain::{PortError, PortResult, System};
 use reqwest::Method;
 use url::Url;
 
@@ -18,15 +17,6 @@ pub fn zone_base_url(zone_base: &str) -> Result<Url, String> {
         "https" => Ok(u),
         "http" if is_loopback(&u) => Ok(u),
         _ => Err(format!("Autotask zone URL {zone_base:?} must use https")),
-    }
-}
-
-fn is_loopback(u: &Url) -> bool {
-    match u.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 

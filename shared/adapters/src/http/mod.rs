@@ -78,6 +78,17 @@ impl Default for HttpSettings {
     }
 }
 
+/// Whether a URL's host is this machine (127.0.0.0/8, ::1 or `localhost`, by the parsed host,
+/// never by a prefix of the text): the only place plain http may be used.
+pub fn is_loopback(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 /// Builds the process's one reqwest client.
 pub fn client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
@@ -248,5 +259,20 @@ pub fn snippet(body: &str) -> String {
         format!("{}…", b.chars().take(300).collect::<String>())
     } else {
         b.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_decided_by_the_parsed_host() {
+        let at = |s: &str| is_loopback(&Url::parse(s).unwrap());
+        assert!(at("http://127.0.0.1:4000/") && at("http://127.9.9.9/") && at("http://[::1]:80/"));
+        assert!(at("http://LOCALHOST:8080/x"));
+        assert!(!at("http://localhost.evil.example/"));
+        assert!(!at("http://127.0.0.1.evil.example/"));
+        assert!(!at("http://10.0.0.1/"));
     }
 }
