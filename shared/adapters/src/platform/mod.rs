@@ -6,26 +6,28 @@
 //!   (`paging.cursors.after`); create with `customer_id` = PSA company id; update and delete with
 //!   `version` (409 → re-read and try again).
 //! - Offering items: GET, then PUT with each quota's `version`; a 409 re-reads and re-applies.
-//! - Errors: `{"error":{"code","message",…}}`.
+//! - Errors: `{"error":{"code","message",…}}`; the answers' shapes are in [`wire`].
 
-use crate::http::{parse_time, Endpoint, ErrorDialect, Forbidden, HttpSettings, Idempotency};
+mod wire;
+
+use crate::http::{parse_time, Endpoint, ErrorDialect, HttpSettings, Idempotency};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::config::StorageLocation;
-use domain::model::{CurrentItem, ItemKey, Quota, Tenant};
+use domain::model::{ItemKey, Tenant};
 use domain::ports::{NewTenant, QuotaSet, TenantAdmin, TenantDirectory, TenantWithItems};
 use domain::rules::settings::PlatformCredentials;
 use domain::{PortError, PortResult, System};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use url::Url;
+use wire::{err, items_of, str_of, time_of, PlatformErrors, WireItem, WirePage, WireTenant};
 
 /// The `system` field of this adapter's log lines.
 const LOG_SYSTEM: &str = "platform";
@@ -45,190 +47,6 @@ pub struct PlatformApi {
     client_secret: Arc<SecretString>,
     partner_tenant: String,
     token: Arc<Mutex<Option<(SecretString, Instant)>>>,
-}
-
-/// How platform error answers read: `{"error": {"code", "message", …}}`, or OAuth's
-/// `{"error", "error_description"}` from the token endpoint.
-struct PlatformErrors;
-
-impl ErrorDialect for PlatformErrors {
-    const SYSTEM: System = System::Platform;
-    const VENDOR: &'static str = "platform";
-
-    fn message(&self, body: &str) -> Option<String> {
-        let v: Value = serde_json::from_str(body).ok()?;
-        v.pointer("/error/message")
-            .and_then(Value::as_str)
-            .or_else(|| v.get("error_description").and_then(Value::as_str))
-            .map(str::to_owned)
-    }
-
-    fn unauthorized(&self) -> &'static str {
-        "check the API client id and secret"
-    }
-
-    fn forbidden(&self) -> Forbidden {
-        Forbidden::Rejected("the API client may not act on this tenant")
-    }
-}
-
-fn err(status: StatusCode, body: &str, what: &str) -> PortError {
-    PlatformErrors.classify(status, body, what)
-}
-
-/// A page of a cursor-paged list.
-#[derive(Deserialize)]
-struct WirePage<T> {
-    #[serde(default)]
-    timestamp: Option<String>,
-    #[serde(default)]
-    paging: Option<WirePaging>,
-    #[serde(default = "Vec::new")]
-    items: Vec<T>,
-}
-
-#[derive(Deserialize)]
-struct WirePaging {
-    #[serde(default)]
-    cursors: Option<WireCursors>,
-}
-
-#[derive(Deserialize)]
-struct WireCursors {
-    #[serde(default)]
-    after: Option<String>,
-}
-
-/// The fields of a listed tenant that we use (everything else is skipped while parsing).
-#[derive(Deserialize)]
-struct WireTenant {
-    id: String,
-    #[serde(default)]
-    parent_id: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    enabled: Option<bool>,
-    #[serde(default)]
-    customer_id: Option<String>,
-    #[serde(default)]
-    version: Option<u64>,
-    #[serde(default)]
-    update_lock: Option<WireLock>,
-    #[serde(default)]
-    ancestral_access: Option<bool>,
-    #[serde(default)]
-    pricing_mode: Option<String>,
-    #[serde(default)]
-    deleted_at: Option<String>,
-    #[serde(default)]
-    offering_items: Option<Vec<WireItem>>,
-}
-
-#[derive(Deserialize)]
-struct WireLock {
-    #[serde(default)]
-    enabled: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct WireItem {
-    name: String,
-    #[serde(default)]
-    infra_id: Option<String>,
-    #[serde(default)]
-    status: Option<i64>,
-    #[serde(default)]
-    quota: Option<WireQuota>,
-    #[serde(default)]
-    tenant_id: Option<String>,
-    #[serde(default)]
-    updated_at: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireQuota {
-    #[serde(default)]
-    value: Option<f64>,
-    #[serde(default)]
-    overage: Option<f64>,
-}
-
-impl WireItem {
-    fn into_domain(self) -> CurrentItem {
-        let (value, overage) = self.quota.map_or((None, None), |q| (q.value, q.overage));
-        CurrentItem {
-            key: ItemKey {
-                name: self.name,
-                infra_id: self.infra_id,
-            },
-            enabled: self.status == Some(1),
-            quota: Quota { value, overage },
-            updated_at: self.updated_at.as_deref().and_then(parse_time),
-        }
-    }
-}
-
-impl WireTenant {
-    fn into_domain(self) -> Option<TenantWithItems> {
-        Some(TenantWithItems {
-            items: self
-                .offering_items
-                .unwrap_or_default()
-                .into_iter()
-                .map(WireItem::into_domain)
-                .collect(),
-            tenant: Tenant {
-                id: self.id,
-                parent_id: self.parent_id,
-                name: self.name.unwrap_or_default(),
-                enabled: self.enabled.unwrap_or(true),
-                customer_id: self.customer_id.filter(|c| !c.is_empty()),
-                version: self.version.unwrap_or(0),
-                self_service: self.update_lock.and_then(|l| l.enabled).unwrap_or(false),
-                support_access: self.ancestral_access.unwrap_or(true),
-                pricing_mode: self.pricing_mode,
-                deleted: self.deleted_at.is_some(),
-            },
-        })
-    }
-}
-
-fn str_of(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn tenant_from(v: &Value) -> Option<Tenant> {
-    Some(Tenant {
-        id: str_of(v, "id")?,
-        parent_id: str_of(v, "parent_id"),
-        name: str_of(v, "name").unwrap_or_default(),
-        enabled: v.get("enabled").and_then(Value::as_bool).unwrap_or(true),
-        customer_id: str_of(v, "customer_id").filter(|c| !c.is_empty()),
-        version: v.get("version").and_then(Value::as_u64).unwrap_or(0),
-        self_service: v
-            .pointer("/update_lock/enabled")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        support_access: v
-            .get("ancestral_access")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
-        pricing_mode: str_of(v, "pricing_mode"),
-        deleted: v.get("deleted_at").is_some_and(|d| !d.is_null()),
-    })
-}
-
-/// Platform timestamps: RFC 3339, sometimes without a zone (then UTC).
-fn time_of(v: &Value, key: &str) -> Option<DateTime<Utc>> {
-    parse_time(v.get(key)?.as_str()?)
-}
-
-fn items_of(v: &Value) -> Vec<Value> {
-    v.get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
 }
 
 impl PlatformApi {
@@ -708,7 +526,7 @@ impl TenantAdmin for PlatformApi {
                 .await
             {
                 Ok((_, v)) => {
-                    break tenant_from(&v).ok_or_else(|| PortError::Rejected {
+                    break WireTenant::from_value(v).ok_or_else(|| PortError::Rejected {
                         system: System::Platform,
                         message: "platform created a tenant without an id".into(),
                     })?
