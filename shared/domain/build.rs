@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// the file itself.
 const SOURCES: &[&str] = &[
     "src/rules",
-    "src/config.rs",
+    "src/config",
     "src/services",
     "src/services/sync",
 ];
@@ -41,6 +41,8 @@ fn main() {
                 .unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
                 .map(|e| e.expect("directory entry").path())
                 .filter(|f| f.extension().is_some_and(|x| x == "rs"))
+                // A module's `tests.rs` is test code (declared under `#[cfg(test)]`).
+                .filter(|f| f.file_name().is_none_or(|n| n != "tests.rs"))
                 .collect();
             here.sort();
             files.extend(here);

@@ -78,16 +78,8 @@ impl Default for HttpSettings {
     }
 }
 
-/// Whether a URL's host is this machine (127.0.0.0/8, ::1 or `localhost`, by the parsed host,
-/// never by a prefix of the text): the only place plain http may be used.
-pub fn is_loopback(u: &Url) -> bool {
-    match u.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
+/// Whether a URL's host is this machine: the domain's one rule.
+pub use domain::rules::settings::is_loopback;
 
 /// Builds the process's one reqwest client.
 pub fn client(timeout: Duration) -> reqwest::Client {

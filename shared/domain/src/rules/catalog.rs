@@ -100,7 +100,7 @@ mod tests {
         // `resolve` says "R-MAP-1..5": R-MAP-4 is among them.
         let docs = rule("R-MAP-4").unwrap();
         assert!(
-            docs.iter().any(|d| d.source == "config.rs::resolve"),
+            docs.iter().any(|d| d.source == "config/mod.rs::resolve"),
             "{docs:#?}"
         );
         // "R-PROV-4/5" in plan_company's doc names R-PROV-5.

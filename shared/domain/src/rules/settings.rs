@@ -123,14 +123,65 @@ pub fn check_psa_credentials(c: &PsaCredentials) -> Result<(), Vec<String>> {
     }
 }
 
-/// True for `http://127.0.0.1…` / `http://localhost…` (the local sandbox); the only plain-HTTP
-/// origins accepted anywhere.
+/// Whether a URL's host is this machine — 127.0.0.0/8, ::1 or `localhost`, decided on the
+/// parsed host, never on a prefix of the text (`http://localhost.evil.example` is not): the
+/// only origins plain http is accepted for (the local sandbox).
+pub fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// [`is_loopback`] of a URL given as text; false when it does not parse.
 pub fn is_loopback_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .unwrap_or(url);
-    rest.starts_with("127.0.0.1") || rest.starts_with("localhost") || rest.starts_with("[::1]")
+    url::Url::parse(url).is_ok_and(|u| is_loopback(&u))
+}
+
+/// R-SET-3: a vendor URL credentials are sent to is https, or plain http to this machine only.
+pub fn check_vendor_url(what: &str, url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if u.scheme() == "https" && u.host().is_some() => Ok(()),
+        Ok(u) if u.scheme() == "http" && is_loopback(&u) => Ok(()),
+        _ => Err(format!(
+            "{what} {url:?} must be an https:// URL (plain http only to 127.0.0.1 or localhost)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    // R-SET-3: credentials travel over https only, or to the local sandbox.
+    #[test]
+    fn r_set_3_loopback_is_decided_on_the_parsed_host() {
+        for (url, loopback) in [
+            ("http://127.0.0.1:8080/x", true),
+            ("http://127.1.2.3", true),
+            ("http://localhost:9000", true),
+            ("http://[::1]:1", true),
+            ("http://localhost.evil.example", false),
+            ("http://127.0.0.1.evil.example", false),
+            ("http://evil.example/127.0.0.1", false),
+            ("http://user@evil.example#@127.0.0.1", false),
+            ("not a url", false),
+        ] {
+            assert_eq!(is_loopback_url(url), loopback, "{url}");
+        }
+    }
+
+    #[test]
+    fn r_set_3_vendor_urls_are_https_or_loopback_http() {
+        assert!(check_vendor_url("platform url", "https://eu2-cloud.acronis.com").is_ok());
+        assert!(check_vendor_url("platform url", "http://127.0.0.1:4000").is_ok());
+        let e = check_vendor_url("platform url", "http://eu2-cloud.acronis.com").unwrap_err();
+        assert!(e.contains("platform url") && e.contains("https://"), "{e}");
+        assert!(check_vendor_url("platform url", "http://localhost.evil.example").is_err());
+        assert!(check_vendor_url("platform url", "ftp://x").is_err());
+    }
 }
 
 /// R-SET-1: a partner id is 1-64 characters of a-z, 0-9 and -, neither starting nor ending
@@ -165,7 +216,7 @@ pub fn check_partner(p: &Partner) -> Result<(), Vec<String>> {
     if let Err(why) = check_partner_id(&p.id) {
         e.push(why);
     }
-    if !(p.platform_url.starts_with("https://") || is_loopback_url(&p.platform_url)) {
+    if check_vendor_url("platform url", &p.platform_url).is_err() {
         e.push(format!(
             "platform url {:?} must be an https:// URL of the partner's data center",
             p.platform_url

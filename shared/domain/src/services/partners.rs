@@ -77,6 +77,9 @@ pub async fn set_credentials(
     if let Err(p) = check_psa_credentials(&psa) {
         problems.extend(p);
     }
+    if let Err(why) = crate::rules::settings::check_vendor_url("platform url", platform_url) {
+        problems.push(why);
+    }
     if platform.client_id.trim().is_empty() {
         problems.push("platform client id is empty".into());
     }
