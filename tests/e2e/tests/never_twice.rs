@@ -104,3 +104,30 @@ async fn r_co_7_two_companies_with_the_same_name_both_get_a_tenant() {
 fn no_failures(out: &Value) {
     assert_eq!(out["failures"], Value::Array(vec![]), "{out}");
 }
+
+// R-PROV-8: a PSA change stamped in the same second as the cursor (ConnectWise stamps whole
+// seconds) is still seen by the next incremental pass, and one already seen is not re-planned.
+#[tokio::test]
+async fn r_prov_8_a_change_in_the_same_second_as_the_cursor_is_not_skipped() {
+    let w = World::new().await;
+    no_failures(&w.sync("full").await);
+    w.advance(Duration::minutes(15));
+    let (first, a1) = w.customer("Same Second One");
+    w.addition(a1, w.products.ws, 0.0, None);
+    let out = w.sync("incremental").await;
+    no_failures(&out);
+    assert!(w.tenant_of(first).is_some(), "{out}");
+    // the clock has not moved: this change carries the cursor's own second
+    let (second, a2) = w.customer("Same Second Two");
+    w.addition(a2, w.products.ws, 0.0, None);
+    let out = w.sync("incremental").await;
+    no_failures(&out);
+    assert!(w.tenant_of(second).is_some(), "never skipped: {out}");
+    assert_eq!(
+        out["companies"], 1,
+        "only the new company is planned: {out}"
+    );
+    // nothing new: nothing planned
+    let out = w.sync("incremental").await;
+    assert_eq!(out["companies"], 0, "{out}");
+}

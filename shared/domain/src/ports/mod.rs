@@ -158,8 +158,15 @@ pub trait TenantAdmin: Send + Sync {
 /// Where a partner's sync passes left off.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyncCursor {
-    /// Latest PSA change seen (companies, agreements).
+    /// Latest PSA change seen (companies, agreements); kept for records written before the
+    /// per-entity cursors, which start from it.
     pub psa_since: Option<DateTime<Utc>>,
+    /// PSA companies read by incremental passes (R-PROV-8).
+    #[serde(default)]
+    pub companies: crate::rules::cursor::EntityCursor,
+    /// PSA agreements read by incremental passes (R-PROV-8).
+    #[serde(default)]
+    pub agreements: crate::rules::cursor::EntityCursor,
     /// Opaque platform cursor for changed offering items.
     pub platform_since: Option<String>,
     /// When the last full pass finished.

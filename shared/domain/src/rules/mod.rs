@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod companies;
+pub mod cursor;
 pub mod mapping;
 pub mod provisioning;
 pub mod psa;

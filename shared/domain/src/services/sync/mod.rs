@@ -292,6 +292,8 @@ where
     let Snapshot {
         records,
         psa_since,
+        seen_companies,
+        seen_agreements,
         platform_cursor,
         ..
     } = snap;
@@ -320,6 +322,11 @@ where
     // Cursors move only after the pass has been applied.
     let mut next = cursor.clone();
     next.psa_since = max_time(cursor.psa_since, psa_since);
+    let (companies_cursor, agreements_cursor) = snapshot::entity_cursors(&cursor);
+    next.companies =
+        companies_cursor.advance(seen_companies.iter().map(|(id, at)| (id.as_str(), *at)));
+    next.agreements =
+        agreements_cursor.advance(seen_agreements.iter().map(|(id, at)| (id.as_str(), *at)));
     if platform_cursor.is_some() {
         next.platform_since = platform_cursor;
     }

@@ -7,7 +7,9 @@ use crate::error::PortError;
 use crate::model::{
     AgreementWithLines, CloudVendor, CompanyRecord, ItemKey, Mapping, Partner, PsaCompany,
 };
+use crate::ports::SyncCursor;
 use crate::ports::{AgreementQuery, CompanyQuery, CompanyStore, PartnerClients, TenantWithItems};
+use crate::rules::cursor::EntityCursor;
 use crate::rules::twoway;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -28,6 +30,9 @@ pub(super) struct Snapshot {
     /// The stored records of the considered companies (every record in a full pass).
     pub(super) records: HashMap<String, CompanyRecord>,
     pub(super) psa_since: Option<DateTime<Utc>>,
+    /// The companies and agreements this pass read for its cursors (id, timestamp).
+    pub(super) seen_companies: Vec<(String, Option<DateTime<Utc>>)>,
+    pub(super) seen_agreements: Vec<(String, Option<DateTime<Utc>>)>,
     pub(super) platform_cursor: Option<String>,
     /// Public cloud storages by infra id (R-TWO-2; read only when two-way sync needs them).
     pub(super) infra_vendors: BTreeMap<String, CloudVendor>,
@@ -58,6 +63,8 @@ pub(super) async fn read_snapshot(
         considered: BTreeSet::new(),
         records: HashMap::new(),
         psa_since: None,
+        seen_companies: Vec::new(),
+        seen_agreements: Vec::new(),
         platform_cursor: None,
         infra_vendors: BTreeMap::new(),
     };
@@ -80,6 +87,14 @@ pub(super) async fn read_snapshot(
                 .filter_map(|c| c.updated_at)
                 .chain(agreements.iter().filter_map(|a| a.updated_at))
                 .max();
+            snap.seen_companies = companies
+                .iter()
+                .map(|c| (c.id.clone(), c.updated_at))
+                .collect();
+            snap.seen_agreements = agreements
+                .iter()
+                .map(|a| (a.id.clone(), a.updated_at))
+                .collect();
             for t in tenants {
                 if let Some(c) = &t.tenant.customer_id {
                     snap.by_customer_id.insert(c.clone(), t.tenant.id.clone());
@@ -97,19 +112,31 @@ pub(super) async fn read_snapshot(
             if let Scope::Company(c) = scope {
                 wanted.insert(c.clone());
             } else {
-                let since = cursor.psa_since;
-                let changed = psa
+                // R-PROV-8: each entity from its own cursor, the overlap read again and what an
+                // earlier pass saw dropped.
+                let (companies_cursor, agreements_cursor) = entity_cursors(cursor);
+                let mut changed = psa
                     .companies(&CompanyQuery {
-                        changed_since: since,
+                        changed_since: companies_cursor.query_from(),
                         ids: vec![],
                     })
                     .await?;
-                let changed_agreements = psa
+                let mut changed_agreements = psa
                     .agreements(&AgreementQuery {
-                        changed_since: since,
+                        changed_since: agreements_cursor.query_from(),
                         company_ids: vec![],
                     })
                     .await?;
+                changed.retain(|c| companies_cursor.is_new(&c.id, c.updated_at));
+                changed_agreements.retain(|a| agreements_cursor.is_new(&a.id, a.updated_at));
+                snap.seen_companies = changed
+                    .iter()
+                    .map(|c| (c.id.clone(), c.updated_at))
+                    .collect();
+                snap.seen_agreements = changed_agreements
+                    .iter()
+                    .map(|a| (a.id.clone(), a.updated_at))
+                    .collect();
                 let (tenant_ids, platform_cursor) = platform
                     .items_changed(cursor.platform_since.as_deref())
                     .await?;
@@ -294,4 +321,16 @@ pub(super) async fn find_stamped(
         snap.tenants.insert(tid, t);
     }
     Ok(())
+}
+
+/// The per-entity cursors; a cursor stored before them starts from its `psa_since`.
+pub(super) fn entity_cursors(c: &SyncCursor) -> (EntityCursor, EntityCursor) {
+    let start = |e: &EntityCursor| {
+        let mut e = e.clone();
+        if e.since.is_none() {
+            e.since = c.psa_since;
+        }
+        e
+    };
+    (start(&c.companies), start(&c.agreements))
 }
