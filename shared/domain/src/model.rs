@@ -552,8 +552,25 @@ pub struct CompanyRecord {
     /// (R-TWO-1): they count for nothing while they stay at 0 (Autotask cannot delete them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed_lines: Vec<String>,
+    /// Set-up steps its new tenant is still owed (a step failed, or the tenant was adopted):
+    /// the next pass completes them (R-PROV-11).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_setup: Vec<SetupStep>,
     #[serde(default)]
     pub version: u64,
+}
+
+/// One step of a new customer tenant's set-up after it is created (R-PROV-1, R-PROV-11); each
+/// can be repeated without changing more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "step", content = "with")]
+pub enum SetupStep {
+    /// Two-factor authentication on for its users.
+    TwoFactor,
+    /// Its pricing mode.
+    Pricing(PricingMode),
+    /// Its administrator invited (activation e-mail); an existing login is left alone.
+    InviteAdmin(Contact),
 }
 
 impl CompanyRecord {
@@ -571,6 +588,7 @@ impl CompanyRecord {
             nonzero_items: 0,
             platform_written: None,
             removed_lines: Vec::new(),
+            pending_setup: Vec::new(),
             version: 0,
         }
     }

@@ -57,6 +57,13 @@ pub enum Change {
         tenant_id: String,
         rule: &'static str,
     },
+    /// Complete the set-up steps a tenant is still owed (R-PROV-11).
+    FinishSetup {
+        company_id: String,
+        tenant_id: String,
+        steps: Vec<crate::model::SetupStep>,
+        rule: &'static str,
+    },
     /// Add a product to an agreement with a quantity (two-way sync, R-TWO-1, R-TWO-2).
     AddLine {
         company_id: String,
@@ -87,6 +94,7 @@ impl Change {
             | Change::DisableTenant { rule, .. }
             | Change::DeleteTenant { rule, .. }
             | Change::SwitchToProduction { rule, .. }
+            | Change::FinishSetup { rule, .. }
             | Change::AddLine { rule, .. }
             | Change::SetLineQuantity { rule, .. } => rule,
         }
@@ -101,6 +109,7 @@ impl Change {
             | Change::DisableTenant { company_id, .. }
             | Change::DeleteTenant { company_id, .. }
             | Change::SwitchToProduction { company_id, .. }
+            | Change::FinishSetup { company_id, .. }
             | Change::AddLine { company_id, .. }
             | Change::SetLineQuantity { company_id, .. } => company_id,
         }
@@ -165,6 +174,23 @@ impl Change {
                 tenant_id,
                 rule,
             } => format!("company {company_id}: delete tenant {tenant_id} [{rule}]"),
+            Change::FinishSetup {
+                company_id,
+                tenant_id,
+                steps,
+                rule,
+            } => format!(
+                "company {company_id}: complete the set-up of tenant {tenant_id} ({}) [{rule}]",
+                steps
+                    .iter()
+                    .map(|s| match s {
+                        crate::model::SetupStep::TwoFactor => "two-factor on".to_owned(),
+                        crate::model::SetupStep::Pricing(m) => format!("{m:?} mode").to_lowercase(),
+                        crate::model::SetupStep::InviteAdmin(_) => "administrator invited".to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Change::SwitchToProduction {
                 company_id,
                 tenant_id,

@@ -253,9 +253,6 @@ fn new_tenant(name: &str, customer_id: &str) -> NewTenant {
     NewTenant {
         name: name.into(),
         customer_id: customer_id.into(),
-        trial: false,
-        two_factor: true,
-        admin: None,
     }
 }
 
@@ -268,6 +265,12 @@ async fn platform_refuses_a_duplicate_name_and_finds_a_tenant_by_its_company_id(
         .create_customer(&new_tenant("Contoso", "c-1"))
         .await
         .unwrap();
+    assert!(
+        p.state().two_factor.is_empty(),
+        "a create is only the tenant"
+    );
+    p.enable_two_factor(&t.id).await.unwrap();
+    p.enable_two_factor(&t.id).await.unwrap();
     assert_eq!(
         p.state().two_factor.into_iter().collect::<Vec<_>>(),
         vec![t.id.clone()]

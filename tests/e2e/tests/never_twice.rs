@@ -52,6 +52,11 @@ async fn r_prov_11_a_failed_follow_up_step_never_leaves_the_company_stuck_or_dou
     assert_eq!(rec.last_error, None);
     let tid = t["id"].as_str().unwrap().to_owned();
     assert_eq!(w.item(&tid, "workstations", None).0, 1, "its quotas follow");
+    // the step that failed was completed: the tenant is in trial mode, with two-factor on
+    let t = w.sandbox.platform.tenant(&tid).unwrap();
+    assert_eq!(t["pricing_mode"], "trial", "{t}");
+    assert_eq!(t["mfa_status"], "enabled", "{t}");
+    assert!(rec.pending_setup.is_empty(), "{rec:?}");
 
     // a webhook's company pass afterwards changes nothing and creates nothing
     w.advance(Duration::minutes(1));

@@ -267,11 +267,7 @@ impl PlatformApi {
         })
     }
 
-    async fn invite_admin(
-        &self,
-        tenant_id: &str,
-        admin: &domain::model::Contact,
-    ) -> PortResult<()> {
+    async fn invite(&self, tenant_id: &str, admin: &domain::model::Contact) -> PortResult<()> {
         let Some(email) = admin.email.as_deref() else {
             return Ok(());
         };
@@ -560,26 +556,6 @@ impl TenantAdmin for PlatformApi {
                 Err(e) => return Err(e),
             }
         };
-        if req.two_factor {
-            self.call(
-                Method::PUT,
-                &format!("api/2/tenants/{}/mfa/status", created.id),
-                Some(&json!({"enabled": true})),
-                Idempotency::Safe,
-            )
-            .await?;
-        }
-        // R-PROV-1: the partner's pricing mode for new tenants, whatever the platform's default.
-        match (req.trial, created.pricing_mode.as_deref()) {
-            (false, Some("trial")) => self.set_pricing_mode(&created.id, "production").await?,
-            (true, mode) if mode != Some("trial") => {
-                self.set_pricing_mode(&created.id, "trial").await?
-            }
-            _ => {}
-        }
-        if let Some(admin) = &req.admin {
-            self.invite_admin(&created.id, admin).await?;
-        }
         Ok(created)
     }
 
@@ -699,14 +675,54 @@ impl TenantAdmin for PlatformApi {
         skip_all,
         fields(partner = %self.partner, system = LOG_SYSTEM, tenant = %tenant_id)
     )]
-    async fn switch_to_production(&self, tenant_id: &str) -> PortResult<()> {
-        self.set_pricing_mode(tenant_id, "production").await
+    async fn set_pricing_mode(
+        &self,
+        tenant_id: &str,
+        mode: domain::model::PricingMode,
+    ) -> PortResult<()> {
+        self.put_pricing_mode(
+            tenant_id,
+            match mode {
+                domain::model::PricingMode::Trial => "trial",
+                domain::model::PricingMode::Production => "production",
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenant = %tenant_id)
+    )]
+    async fn enable_two_factor(&self, tenant_id: &str) -> PortResult<()> {
+        self.call(
+            Method::PUT,
+            &format!("api/2/tenants/{tenant_id}/mfa/status"),
+            Some(&json!({"enabled": true})),
+            Idempotency::Safe,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenant = %tenant_id)
+    )]
+    async fn invite_admin(
+        &self,
+        tenant_id: &str,
+        admin: &domain::model::Contact,
+    ) -> PortResult<()> {
+        self.invite(tenant_id, admin).await
     }
 }
 
 impl PlatformApi {
     /// `PUT /tenants/{id}/pricing` with `mode`, at the current pricing version (re-read on 409).
-    async fn set_pricing_mode(&self, tenant_id: &str, mode: &str) -> PortResult<()> {
+    async fn put_pricing_mode(&self, tenant_id: &str, mode: &str) -> PortResult<()> {
         let path = format!("api/2/tenants/{tenant_id}/pricing");
         for _ in 0..CONFLICT_RETRIES {
             let cur = self.get(&path).await?;

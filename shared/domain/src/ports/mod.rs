@@ -90,9 +90,6 @@ pub struct NewTenant {
     pub name: String,
     /// The PSA company id, stamped in `customer_id` so a lost mapping can be rebuilt.
     pub customer_id: String,
-    pub trial: bool,
-    pub two_factor: bool,
-    pub admin: Option<Contact>,
 }
 
 /// One offering item to set.
@@ -141,7 +138,9 @@ pub trait TenantDirectory: Send + Sync {
 /// The platform's writes: customer tenants and their offering items.
 #[async_trait]
 pub trait TenantAdmin: Send + Sync {
-    /// Creates a customer tenant; a retried create finds its tenant by `customer_id`.
+    /// Creates a customer tenant, and only the tenant (its set-up steps are separate calls, so
+    /// that a failed one is known and completed later, R-PROV-11); a retried create finds its
+    /// tenant by `customer_id`.
     async fn create_customer(&self, req: &NewTenant) -> PortResult<Tenant>;
     /// Sets offering items; re-reads and retries on a quota version conflict. Returns the
     /// platform's time of the change (so the change is not mistaken for a hand edit).
@@ -152,7 +151,16 @@ pub trait TenantAdmin: Send + Sync {
     ) -> PortResult<Option<DateTime<Utc>>>;
     async fn set_enabled(&self, tenant_id: &str, enabled: bool) -> PortResult<()>;
     async fn delete_tenant(&self, tenant_id: &str) -> PortResult<()>;
-    async fn switch_to_production(&self, tenant_id: &str) -> PortResult<()>;
+    /// Sets a tenant's pricing mode; setting the mode it has changes nothing.
+    async fn set_pricing_mode(
+        &self,
+        tenant_id: &str,
+        mode: crate::model::PricingMode,
+    ) -> PortResult<()>;
+    /// Turns two-factor authentication on for a tenant; repeated, changes nothing.
+    async fn enable_two_factor(&self, tenant_id: &str) -> PortResult<()>;
+    /// Invites a tenant's administrator (activation e-mail); an existing login is left alone.
+    async fn invite_admin(&self, tenant_id: &str, admin: &Contact) -> PortResult<()>;
 }
 
 /// Where a partner's sync passes left off.

@@ -3,8 +3,9 @@
 //! Pure functions over plain data; "today" is always an argument.
 
 use crate::model::{
-    AgreementWithLines, CompanyRecord, CurrentItem, GuardSettings, ItemKey, ItemMapping, Mapping,
-    Partner, PricingMode, ProductMapping, PsaCompany, Quota, StorageRole, Tenant, TenantNameFrom,
+    AgreementWithLines, CompanyRecord, Contact, CurrentItem, GuardSettings, ItemKey, ItemMapping,
+    Mapping, Partner, PricingMode, ProductMapping, PsaCompany, Quota, SetupStep, StorageRole,
+    Tenant, TenantNameFrom,
 };
 use crate::plan::{Change, CompanyPlan, Plan};
 use chrono::{Days, Months, NaiveDate};
@@ -274,6 +275,32 @@ pub fn tenant_name(company: &PsaCompany, from: TenantNameFrom) -> String {
     }
 }
 
+/// R-PROV-1, R-PROV-11: the set-up steps a new tenant is owed once it exists, in order:
+/// two-factor authentication (setting), the partner's pricing mode when the tenant was not
+/// created in it (`created_mode`, the platform's answer), and the administrator's invitation
+/// (activation e-mail) when there is one to invite. Each can be repeated; a step that fails is
+/// kept with the ones after it and completed by the next pass.
+pub fn setup_steps(
+    trial: bool,
+    two_factor: bool,
+    created_mode: Option<&str>,
+    admin: Option<&Contact>,
+) -> Vec<SetupStep> {
+    let mut steps = Vec::new();
+    if two_factor {
+        steps.push(SetupStep::TwoFactor);
+    }
+    match (trial, created_mode) {
+        (true, mode) if mode != Some("trial") => steps.push(SetupStep::Pricing(PricingMode::Trial)),
+        (false, Some("trial")) => steps.push(SetupStep::Pricing(PricingMode::Production)),
+        _ => {}
+    }
+    if let Some(a) = admin.filter(|a| a.email.is_some()) {
+        steps.push(SetupStep::InviteAdmin(a.clone()));
+    }
+    steps
+}
+
 /// R-CO-7: the name a new tenant gets when the platform refuses its name because another
 /// tenant holds it: the name followed by the company's PSA identifier in parentheses (its PSA
 /// id when it has no identifier), e.g. `Contoso (CONTOSO2)`. PSA identifiers are unique, so two
@@ -382,6 +409,22 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
                         rule: "R-PROV-1",
                     });
                     record.map_to(Mapping::Tenant(t.id.clone()));
+                    // R-PROV-11: what an adopted tenant may still be owed. Never trial mode:
+                    // the tenant may be long established (a mapping lost from the store).
+                    let admin = snap
+                        .company
+                        .and_then(|c| c.primary_contact.as_ref())
+                        .filter(|_| settings.activation_email);
+                    let steps = setup_steps(false, settings.two_factor, None, admin);
+                    if !steps.is_empty() {
+                        plan.changes.push(Change::FinishSetup {
+                            company_id: cid.to_owned(),
+                            tenant_id: t.id.clone(),
+                            steps: steps.clone(),
+                            rule: "R-PROV-11",
+                        });
+                        record.pending_setup = steps;
+                    }
                     let desired = desired_items(mapping, &lines);
                     plan.changes.extend(quota_changes(
                         cid,
@@ -444,6 +487,15 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
                 plan.problem = Some(format!("company {cid}: {why}"));
                 plan.record = Some(record);
                 return plan;
+            }
+            // R-PROV-11: set-up steps a failed pass left owed are completed first.
+            if !record.pending_setup.is_empty() {
+                plan.changes.push(Change::FinishSetup {
+                    company_id: cid.to_owned(),
+                    tenant_id: tenant_id.clone(),
+                    steps: record.pending_setup.clone(),
+                    rule: "R-PROV-11",
+                });
             }
             let dep = &settings.deprovision;
             if has_mapped_line(mapping, &lines) {

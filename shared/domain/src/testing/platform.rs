@@ -10,7 +10,7 @@ use super::fake::Fake;
 use super::faults::{conflict, not_found};
 use crate::config::StorageLocation;
 use crate::error::{PortError, PortResult, System};
-use crate::model::{Contact, CurrentItem, ItemKey, Quota, Tenant};
+use crate::model::{Contact, CurrentItem, ItemKey, PricingMode, Quota, Tenant};
 use crate::ports::{Clock, NewTenant, QuotaSet, TenantAdmin, TenantDirectory, TenantWithItems};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -265,17 +265,7 @@ impl TenantAdmin for MemoryPlatform {
                 ));
             }
             let id = st.insert(&req.name, Some(&req.customer_id), now);
-            if req.two_factor {
-                st.two_factor.insert(id.clone());
-            }
-            if let Some(admin) = req.admin.clone().filter(|a| a.email.is_some()) {
-                st.invitations.push((id.clone(), admin));
-            }
-            let t = &mut st.tenants.get_mut(&id).expect("just made").tenant;
-            if req.trial {
-                t.pricing_mode = Some("trial".into());
-            }
-            Ok(t.clone())
+            Ok(st.tenants[&id].tenant.clone())
         })
     }
 
@@ -334,12 +324,37 @@ impl TenantAdmin for MemoryPlatform {
         })
     }
 
-    async fn switch_to_production(&self, tenant_id: &str) -> PortResult<()> {
-        self.call("switch_to_production", tenant_id, |st, _| {
+    async fn set_pricing_mode(&self, tenant_id: &str, mode: PricingMode) -> PortResult<()> {
+        self.call("set_pricing_mode", tenant_id, |st, _| {
             st.change(tenant_id, |t| {
-                t.tenant.pricing_mode = Some("production".into());
+                t.tenant.pricing_mode = Some(
+                    match mode {
+                        PricingMode::Trial => "trial",
+                        PricingMode::Production => "production",
+                    }
+                    .into(),
+                );
                 Ok(())
             })
+        })
+    }
+
+    async fn enable_two_factor(&self, tenant_id: &str) -> PortResult<()> {
+        self.call("enable_two_factor", tenant_id, |st, _| {
+            st.change(tenant_id, |_| Ok(()))?;
+            st.two_factor.insert(tenant_id.to_owned());
+            Ok(())
+        })
+    }
+
+    async fn invite_admin(&self, tenant_id: &str, admin: &Contact) -> PortResult<()> {
+        self.call("invite_admin", tenant_id, |st, _| {
+            st.change(tenant_id, |_| Ok(()))?;
+            // An existing login is left alone, as the adapter does.
+            if !st.invitations.iter().any(|(_, a)| a.email == admin.email) {
+                st.invitations.push((tenant_id.to_owned(), admin.clone()));
+            }
+            Ok(())
         })
     }
 }

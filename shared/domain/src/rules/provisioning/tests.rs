@@ -1119,3 +1119,75 @@ fn r_map_3_storage_quota_follows_the_lines_of_all_its_products() {
         }
     );
 }
+
+// R-PROV-1 R-PROV-11: a new tenant's set-up, step by step, as the platform created it.
+#[test]
+fn r_prov_11_setup_steps_follow_the_settings_and_what_the_platform_created() {
+    use crate::model::{Contact, PricingMode, SetupStep};
+    let ada = Contact {
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        email: Some("ada@example.com".into()),
+    };
+    let no_mail = Contact {
+        email: None,
+        ..ada.clone()
+    };
+    let rows: [(
+        &str,
+        bool,
+        bool,
+        Option<&str>,
+        Option<&Contact>,
+        Vec<SetupStep>,
+    ); 6] = [
+        (
+            "production as created",
+            false,
+            false,
+            Some("production"),
+            None,
+            vec![],
+        ),
+        (
+            "trial wanted",
+            true,
+            false,
+            Some("production"),
+            None,
+            vec![SetupStep::Pricing(PricingMode::Trial)],
+        ),
+        (
+            "created in trial, production wanted",
+            false,
+            false,
+            Some("trial"),
+            None,
+            vec![SetupStep::Pricing(PricingMode::Production)],
+        ),
+        ("trial as created", true, false, Some("trial"), None, vec![]),
+        (
+            "two-factor and an admin",
+            false,
+            true,
+            None,
+            Some(&ada),
+            vec![SetupStep::TwoFactor, SetupStep::InviteAdmin(ada.clone())],
+        ),
+        (
+            "an admin without e-mail is not invited",
+            false,
+            false,
+            None,
+            Some(&no_mail),
+            vec![],
+        ),
+    ];
+    for (case, trial, two_factor, created, admin, want) in rows {
+        assert_eq!(
+            setup_steps(trial, two_factor, created, admin),
+            want,
+            "{case}"
+        );
+    }
+}

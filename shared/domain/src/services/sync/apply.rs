@@ -2,10 +2,10 @@
 //! platform; the company's record is written after.
 
 use crate::error::PortError;
-use crate::model::{CompanyRecord, Mapping, Partner};
+use crate::model::{CompanyRecord, Mapping, Partner, SetupStep};
 use crate::plan::{Change, CompanyPlan, CompanyProblem};
 use crate::ports::{CompanyStore, Leases, NewTenant, PartnerClients, QuotaSet};
-use crate::rules::{companies, twoway};
+use crate::rules::{companies, provisioning, twoway};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -166,9 +166,6 @@ async fn apply_changes(
                 let req = NewTenant {
                     name: tenant_name.clone(),
                     customer_id: cid.clone(),
-                    trial: *trial,
-                    two_factor: *two_factor,
-                    admin: admin_with_email(clients, &cid, admin).await,
                 };
                 let t = create_or_adopt(clients, req, unique_name)
                     .await
@@ -177,11 +174,27 @@ async fn apply_changes(
                 // Recorded once, with the quotas' outcome (a failure too); a run that dies
                 // before leaves a tenant stamped with the company id, adopted next time.
                 record.map_to(Mapping::Tenant(t.id.clone()));
-                tenant_id = Some(t.id);
+                tenant_id = Some(t.id.clone());
+                let admin = admin_with_email(clients, &cid, admin).await;
+                record.pending_setup = provisioning::setup_steps(
+                    *trial,
+                    *two_factor,
+                    t.pricing_mode.as_deref(),
+                    admin.as_ref(),
+                );
+                finish_setup(platform, &t.id, record)
+                    .await
+                    .map_err(|e| fail(applied, "setting up its new tenant failed", e))?;
             }
             Change::AdoptTenant { tenant_id: t, .. } => {
                 record.mapping = Mapping::Tenant(t.clone());
                 tenant_id = Some(t.clone());
+                applied += 1;
+            }
+            Change::FinishSetup { tenant_id: t, .. } => {
+                finish_setup(platform, t, record)
+                    .await
+                    .map_err(|e| fail(applied, "completing its tenant's set-up failed", e))?;
                 applied += 1;
             }
             Change::SetQuota {
@@ -218,7 +231,7 @@ async fn apply_changes(
                 .await
                 .map_err(|e| fail(applied, "enabling its tenant failed", e)),
             Change::SwitchToProduction { tenant_id, .. } => platform
-                .switch_to_production(tenant_id)
+                .set_pricing_mode(tenant_id, crate::model::PricingMode::Production)
                 .await
                 .map_err(|e| fail(applied, "switching its tenant to production failed", e)),
             Change::DisableTenant { tenant_id, .. } => platform
@@ -235,6 +248,24 @@ async fn apply_changes(
         applied += 1;
     }
     Ok(applied)
+}
+
+/// Runs the set-up steps `record` owes its tenant, in order (R-PROV-11); what a failure leaves
+/// stays owed in the record, for the next pass.
+async fn finish_setup(
+    platform: &dyn crate::ports::TenantAdmin,
+    tenant_id: &str,
+    record: &mut CompanyRecord,
+) -> Result<(), PortError> {
+    while let Some(step) = record.pending_setup.first() {
+        match step {
+            SetupStep::TwoFactor => platform.enable_two_factor(tenant_id).await?,
+            SetupStep::Pricing(mode) => platform.set_pricing_mode(tenant_id, *mode).await?,
+            SetupStep::InviteAdmin(admin) => platform.invite_admin(tenant_id, admin).await?,
+        }
+        record.pending_setup.remove(0);
+    }
+    Ok(())
 }
 
 /// Creates a company's tenant. A refused name (409) is either this company's own tenant — a
