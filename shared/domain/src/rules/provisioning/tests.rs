@@ -1133,14 +1133,15 @@ fn r_prov_11_setup_steps_follow_the_settings_and_what_the_platform_created() {
         email: None,
         ..ada.clone()
     };
-    let rows: [(
-        &str,
+    type Row<'a> = (
+        &'a str,
         bool,
         bool,
-        Option<&str>,
-        Option<&Contact>,
+        Option<&'a str>,
+        Option<&'a Contact>,
         Vec<SetupStep>,
-    ); 6] = [
+    );
+    let rows: [Row; 6] = [
         (
             "production as created",
             false,
