@@ -72,7 +72,7 @@ impl SecretsManager {
     }
 
     async fn read(&self, partner: &str, kind: SecretKind) -> PortResult<SecretString> {
-        let name = secret_name(&self.prefix, partner, kind);
+        let name = checked_name(&self.prefix, partner, kind)?;
         if let Some((v, at)) = self.cache.lock().await.get(&name) {
             if at.elapsed() < CACHE_FOR {
                 return Ok(v.clone());
@@ -93,6 +93,15 @@ impl SecretsManager {
                             "partner {partner}: secret {name} does not exist — run `psa-bridge credentials set --partner {partner} …`"
                         ),
                     }
+                } else if msg.contains("AccessDenied") || format!("{e:?}").contains("AccessDeniedException") {
+                    // IAM answers a missing secret with AccessDenied when the policy names
+                    // secrets by their ARN suffix (`-??????`), as template.yaml does.
+                    PortError::Credentials {
+                        system: System::Secrets,
+                        message: format!(
+                            "partner {partner}: secret {name} does not exist or this function may not read it — run `psa-bridge credentials set --partner {partner} …`"
+                        ),
+                    }
                 } else {
                     PortError::Transient {
                         system: System::Secrets,
@@ -109,7 +118,7 @@ impl SecretsManager {
     }
 
     async fn write(&self, partner: &str, kind: SecretKind, value: String) -> PortResult<()> {
-        let name = secret_name(&self.prefix, partner, kind);
+        let name = checked_name(&self.prefix, partner, kind)?;
         let put = self
             .client
             .put_secret_value()
@@ -246,5 +255,38 @@ impl Secrets for SecretsManager {
         })
         .expect("secret encodes");
         self.write(partner, SecretKind::Platform, json).await
+    }
+}
+
+/// A partner's secret name, once its id is known to be one (R-SET-1): an id from an event or a
+/// request never builds another name.
+fn checked_name(prefix: &str, partner: &str, kind: SecretKind) -> PortResult<String> {
+    domain::rules::settings::check_partner_id(partner).map_err(|why| PortError::Rejected {
+        system: System::Secrets,
+        message: why,
+    })?;
+    Ok(secret_name(prefix, partner, kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // R-SET-1 R-SET-2: a secret name is only ever built from a valid partner id.
+    #[test]
+    fn r_set_2_secret_names_are_built_from_valid_partner_ids_only() {
+        assert_eq!(
+            checked_name("psa-bridge/", "acme", SecretKind::Psa).unwrap(),
+            "psa-bridge/acme/psa"
+        );
+        for bad in ["", "../acme", "acme/*", "Acme", "a b", "-acme"] {
+            assert!(
+                matches!(
+                    checked_name("psa-bridge/", bad, SecretKind::Psa),
+                    Err(PortError::Rejected { .. })
+                ),
+                "{bad:?}"
+            );
+        }
     }
 }
