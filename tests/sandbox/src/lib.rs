@@ -45,6 +45,15 @@
 //!   contains`, strings in quotes with `*` wildcard, bare numbers/`True`/`False`/`null`,
 //!   `[datetime]`, `/` references, `lastUpdated` alias, `and`/`or`/parentheses; unknown
 //!   top-level fields and syntax errors → 400. String comparisons are case-insensitive.
+//! * `childConditions` (same language) filters on child collections (`types/id = 1`,
+//!   `communicationItems/value like "*@acme.test"`; a record matches when any element does),
+//!   ANDed with `conditions`, on lists and `count`. UNCONFIRMED, the stricter reading: a
+//!   collection field in `conditions`, or a non-collection field in `childConditions` → 400.
+//! * `fields=id,name,status/id` returns partial records (lists and single records; paths
+//!   through arrays keep that field of each element); an unknown field → 400 (UNCONFIRMED).
+//!   `customFieldConditions` is ignored (the fake has no custom fields).
+//! * Catalog items carry the schema's required `subcategory` and `type` references (invented
+//!   values: `{1, "Cloud Services"}` and `{1, "Service"}`).
 //! * Navigable paging (`page`, `pageSize` default 25, max 1000) with an RFC 5988 `Link` header
 //!   (`first`/`prev` when not on page 1, `next`/`last` when not on the last page);
 //!   forward-only paging (`pagination-type: forward-only`, `pageId` = `id > pageId`, ordered by
@@ -77,7 +86,8 @@
 //!   zone-less UTC form `2026-11-22T00:00:00.000000`; the envelope `timestamp` is RFC 3339
 //!   (`…Z`). `updated_since` accepts both.
 //! * `POST /api/2/users` answers **200** (as the vendor spec documents), `check_login`
-//!   204/409, `send-activation-email` 204.
+//!   204/409, `send-activation-email` 204; the spec gives that operation no request body, so
+//!   any body (even `{}`) → 400 (UNCONFIRMED: the stricter reading).
 //!
 //! ## Simplified / invented
 //! * One application (`6e6d758d-8e74-3ae3-ac84-50eb0dff12eb`), one edition (`standard`), a
@@ -97,8 +107,7 @@
 //!   fake clock's month.
 //! * ConnectWise: a company's primary contact is a `company/contacts` record
 //!   (`communicationItems[{type:{name:"Email"}, value, communicationType:"Email",
-//!   defaultFlag:true}]`) referenced by the company's `defaultContact {id, name}`. `fields`,
-//!   `childConditions`, `customFieldConditions` are ignored. Agreement status is computed when
+//!   defaultFlag:true}]`) referenced by the company's `defaultContact {id, name}`. Agreement status is computed when
 //!   the agreement is written. Id ranges differ per entity (companies from 19300, contacts
 //!   7000, agreements 500, additions 3000, products 100) so id mix-ups show up.
 //! * No rate limiting unless injected with [`Faults`]; tickets/boards/notes are not faked.

@@ -536,17 +536,19 @@ async fn catalogue_infra_usages_users() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
+    let activation = format!(
+        "users/{}/send-activation-email",
+        user["id"].as_str().unwrap()
+    );
+    // the operation takes no body: `{}` is refused (and sends nothing)
     let r = pf
-        .req(
-            Method::POST,
-            &format!(
-                "users/{}/send-activation-email",
-                user["id"].as_str().unwrap()
-            ),
-        )
+        .req(Method::POST, &activation)
+        .json(&json!({}))
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = pf.req(Method::POST, &activation).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         pf.fake.activation_emails(),

@@ -15,7 +15,9 @@
 //!   (or missing) integration code → 500 `{"errors":["IntegrationCode is invalid."]}`.
 //! * **Query**: `POST /{Entity}/query` `{maxRecords, includeFields, filter}` and
 //!   `GET /{Entity}/query?search={json}`; `…/query/count` (GET or POST) → `{queryCount}`;
-//!   `GET /{Entity}/{id}` → `{item}`. Ops `eq noteq gt gte lt lte beginsWith endsWith
+//!   `GET /{Entity}/{id}` → `{item}`; a well-formed id naming no record (or a record of another
+//!   parent) → **200 `{"item": null}`** (the spec lists 200/401/403 only; the public client
+//!   reads a null item as "not found"); a non-numeric id → 404 (UNCONFIRMED). Ops `eq noteq gt gte lt lte beginsWith endsWith
 //!   contains exist notExist in notIn`, groups `and`/`or` with nested `items`, top-level
 //!   filters ANDed, `udf:true` filters a UDF by name. Field and op names are case-insensitive,
 //!   string comparisons too (SQL collation). `maxRecords` 1..=500 (default 500, also the page
@@ -50,8 +52,10 @@
 //!   values (like a tenant admin would); HTTP writes must use existing values.
 //! * Every record carries every UDF defined for its entity (`userDefinedFields:[{name,
 //!   value}]`, `value` null when unset).
-//! * Datetimes are emitted zone-less UTC with whole seconds (`2026-11-22T00:00:00`); input
-//!   accepts that form, fractional seconds, RFC 3339 (`…Z`, offsets) and plain dates.
+//! * Datetimes are emitted as real answers carry them: UTC with milliseconds and `Z`
+//!   (`2026-11-22T10:00:00.123Z`; the fake clock's milliseconds are kept). UNCONFIRMED: date-only
+//!   fields (`startDate`, …) use the same form (`2026-11-01T00:00:00.000Z`). Input accepts that
+//!   form, zone-less UTC (`2026-11-22T00:00:00`), RFC 3339 offsets and plain dates.
 //! * **Limits**: requests are counted in a rolling 60-minute window (fake clock) against
 //!   `externalRequestThreshold` (default 10,000, [`AutotaskFake::set_threshold`]), per
 //!   database (= per fake, shared by all API users and integrations, as the vendor doc says;

@@ -1,18 +1,19 @@
 //! Wire records of the fake Autotask (field names as in the vendor Swagger), the zone-less
-//! `2026-11-22T00:00:00` datetime format, and the inputs of the handle's `add_*` methods.
+//! `2026-11-22T00:00:00.000Z` datetime format, and the inputs of the handle's `add_*` methods.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{impl_record, whole_seconds};
+use crate::common::{impl_record, whole_millis};
 
 // ---------------------------------------------------------------------------------------------
-// Wire datetime format: "2026-11-22T00:00:00"
+// Wire datetime format: "2026-11-22T00:00:00.123Z"
 // ---------------------------------------------------------------------------------------------
 
-/// Formats a datetime the way Autotask returns it (zone-less UTC, whole seconds).
+/// Formats a datetime the way Autotask answers carry it (UTC, milliseconds, `Z`:
+/// `2026-11-22T10:00:00.123Z`). Inputs are accepted with or without zone and fractions.
 pub fn at_format(d: &DateTime<Utc>) -> String {
-    d.format("%Y-%m-%dT%H:%M:%S").to_string()
+    d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 pub(super) fn at_midnight(d: NaiveDate) -> DateTime<Utc> {
@@ -20,7 +21,7 @@ pub(super) fn at_midnight(d: NaiveDate) -> DateTime<Utc> {
 }
 
 pub(super) fn parse_dt(s: &str) -> Option<DateTime<Utc>> {
-    crate::conditions::parse_datetime(s.trim()).map(whole_seconds)
+    crate::conditions::parse_datetime(s.trim()).map(whole_millis)
 }
 
 mod at_time {

@@ -113,9 +113,15 @@ impl QueryParams {
     }
 }
 
-/// Drops sub-second precision (the PSA vendors emit whole seconds).
+/// Drops sub-second precision (ConnectWise emits whole seconds).
 pub(crate) fn whole_seconds(d: DateTime<Utc>) -> DateTime<Utc> {
     d.with_nanosecond(0).unwrap_or(d)
+}
+
+/// Drops sub-millisecond precision (Autotask emits milliseconds).
+pub(crate) fn whole_millis(d: DateTime<Utc>) -> DateTime<Utc> {
+    d.with_nanosecond(d.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(d)
 }
 
 /// Integral numbers as JSON integers (like the vendors), others as floats.

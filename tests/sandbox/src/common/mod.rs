@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 pub use faults::{Fault, FaultKind, Faults};
 pub(crate) use http::{
-    basic_credentials, fake_handle, json_response, num_json, raw_json, whole_seconds,
+    basic_credentials, fake_handle, json_response, num_json, raw_json, whole_millis, whole_seconds,
     with_retry_after, QueryParams, Server,
 };
 use serve::ConnKill;

@@ -126,6 +126,14 @@ impl ConnectWiseFake {
                 identifier: identifier.to_string(),
                 description: description.to_string(),
                 customer_description: description.to_string(),
+                subcategory: CwRef {
+                    id: 1,
+                    name: "Cloud Services".into(),
+                },
+                item_type: CwRef {
+                    id: 1,
+                    name: "Service".into(),
+                },
                 inactive_flag: false,
                 product_class: "Agreement".into(),
                 recurring_flag: true,

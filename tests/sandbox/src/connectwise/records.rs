@@ -180,6 +180,12 @@ pub struct CwCatalogItem {
     pub identifier: String,
     pub description: String,
     pub customer_description: String,
+    /// `ProductSubCategoryReference` (required by the schema); the sandbox files every item
+    /// under `{id: 1, name: "Cloud Services"}`.
+    pub subcategory: CwRef,
+    /// `ProductTypeReference` (required by the schema); always `{id: 1, name: "Service"}`.
+    #[serde(rename = "type")]
+    pub item_type: CwRef,
     pub inactive_flag: bool,
     pub product_class: String,
     pub recurring_flag: bool,

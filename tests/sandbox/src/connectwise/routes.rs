@@ -42,9 +42,10 @@ pub(super) fn router(inner: Cw) -> Router {
             },
         );
         let mut one = get(
-            move |State(s): State<Cw>, Path((cb, id)): Path<(String, String)>, h: HeaderMap| async move {
-                s.get_one(&cb, &h, res, None, &id)
-            },
+            move |State(s): State<Cw>,
+                  Path((cb, id)): Path<(String, String)>,
+                  h: HeaderMap,
+                  uri: Uri| async move { s.get_one(&cb, &h, &uri, res, None, &id) },
         );
         if res == Res::Callbacks {
             list = list.post(
@@ -119,8 +120,9 @@ pub(super) fn router(inner: Cw) -> Router {
             get(
                 |State(s): State<Cw>,
                  Path((cb, p, id)): Path<(String, String, String)>,
-                 h: HeaderMap| async move {
-                    s.get_one(&cb, &h, Res::Additions(0), Some(&p), &id)
+                 h: HeaderMap,
+                 uri: Uri| async move {
+                    s.get_one(&cb, &h, &uri, Res::Additions(0), Some(&p), &id)
                 },
             )
             .put(

@@ -158,7 +158,32 @@ impl Res {
     }
     /// Top-level field names (for validating `conditions` / `orderBy`).
     pub(super) fn fields(self) -> Vec<String> {
-        let v = match self {
+        let mut keys: Vec<String> = self
+            .template()
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.push("lastUpdated".into());
+        keys
+    }
+
+    /// Top-level fields that hold collections (`types`, `communicationItems`): what
+    /// `childConditions` filters on, and what `conditions` may not reference.
+    pub(super) fn collection_fields(self) -> Vec<String> {
+        self.template()
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(_, v)| v.is_array())
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A default record of the resource (its JSON shape).
+    fn template(self) -> Value {
+        match self {
             Res::Companies => serde_json::to_value(CwCompany::default()),
             Res::Contacts => serde_json::to_value(CwContact::default()),
             Res::Agreements => serde_json::to_value(CwAgreement::default()),
@@ -166,13 +191,7 @@ impl Res {
             Res::Catalog => serde_json::to_value(CwCatalogItem::default()),
             Res::Callbacks => Ok(callback_template()),
         }
-        .unwrap_or(Value::Null);
-        let mut keys: Vec<String> = v
-            .as_object()
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
-        keys.push("lastUpdated".into());
-        keys
+        .unwrap_or(Value::Null)
     }
 }
 
