@@ -110,7 +110,13 @@
 //!   defaultFlag:true}]`) referenced by the company's `defaultContact {id, name}`. Agreement status is computed when
 //!   the agreement is written. Id ranges differ per entity (companies from 19300, contacts
 //!   7000, agreements 500, additions 3000, products 100) so id mix-ups show up.
-//! * No rate limiting unless injected with [`Faults`]; tickets/boards/notes are not faked.
+//! * Writes a PSA user makes: `POST`/`PATCH` of `company/companies`, `company/contacts`,
+//!   `finance/agreements`, `service/tickets` (201/200 with the record; required fields and
+//!   references checked as the schema says, see `connectwise/entity_writes.rs`). A contact
+//!   posted with `defaultFlag: true` becomes its company's `defaultContact` (invented).
+//!   Tickets have invented boards (`Help Desk`, `Alerts`), statuses (`New`, `In Progress`,
+//!   `>Closed` — closing sets `closedFlag`) and priorities; notes and board routes are not faked.
+//! * No rate limiting unless injected with [`Faults`].
 //!   (The Autotask fake does model its vendor's hourly threshold and thread limit.)
 //!
 //! ## Counting
@@ -147,7 +153,8 @@ pub use autotask::{
 pub use common::{Fault, FaultKind, Faults, Stats};
 pub use connectwise::{
     ConnectWiseFake, CwAddition, CwAgreement, CwCatalogItem, CwCommunicationItem, CwCompany,
-    CwCompanyRef, CwContact, CwInfo, CwProductRef, CwRef, NewAddition, NewAgreement, NewCompany,
+    CwCompanyRef, CwContact, CwInfo, CwProductRef, CwRef, CwTicket, NewAddition, NewAgreement,
+    NewCompany,
 };
 pub use platform::{PartnerAccount, PlatformFake};
 

@@ -26,9 +26,13 @@
 //!   (validation errors included), as the notes describe.
 //! * **Writes** return 200 `{itemId}`. PATCH is sparse and takes the `id` in the body
 //!   (`PATCH /V1.0/Companies`, as in the Swagger). Child entities are written through the
-//!   parent: `POST/PATCH /Contracts/{parentId}/Services`,
+//!   parent: `POST/PATCH /Contracts/{parentId}/Services`, `POST/PATCH
+//!   /Companies/{parentId}/Contacts` (root `Contacts` is read-only, as in the Swagger),
 //!   `POST /Contracts/{parentId}/ServiceAdjustments` (or `POST /ContractServiceAdjustments`);
-//!   root `ContractServices` and `ContractServiceUnits` are read-only.
+//!   root `ContractServices` and `ContractServiceUnits` are read-only. `POST/PATCH /Tickets`
+//!   (query/get too): UNCONFIRMED required fields `title`, `companyID`, `status`, `priority`
+//!   (the swagger names none); invented picklists status (1 New, 5 Complete, 8 In Progress),
+//!   priority (1 High, 2 Medium, 3 Low, 4 Critical), queueID (5 Client Portal, 8 Level I).
 //! * **Recurring-service model** (vendor entity pages): a ContractService can only be added to
 //!   a Recurring Service contract (`contractType` 7); it carries **no quantity**. Units live in
 //!   `ContractServiceUnits`, one per billing period (by the contract's `contractPeriodType`,
@@ -141,6 +145,7 @@ mod auth;
 mod entities;
 mod errors;
 mod handle;
+mod people_writes;
 mod query;
 mod reads;
 mod records;
@@ -156,7 +161,7 @@ use std::{io, net::SocketAddr, sync::Arc};
 pub use records::{
     at_format, AtBillingCode, AtCompany, AtContact, AtContract, AtContractService,
     AtContractServiceAdjustment, AtContractServiceUnit, AtNewCompany, AtNewContract, AtService,
-    AtUdf,
+    AtTicket, AtUdf,
 };
 
 use crate::common::{self, Common, EndpointLimit, Server};

@@ -269,7 +269,35 @@ pub struct AtNewContract {
     pub udfs: Vec<(String, String)>,
 }
 
+/// `Tickets` record (written only through the API; `ticketNumber` `T{yyyymmdd}.{nnnn}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AtTicket {
+    pub id: i64,
+    pub ticket_number: String,
+    pub title: String,
+    pub description: Option<String>,
+    #[serde(rename = "companyID")]
+    pub company_id: i64,
+    #[serde(rename = "contactID")]
+    pub contact_id: Option<i64>,
+    #[serde(rename = "contractID")]
+    pub contract_id: Option<i64>,
+    #[serde(rename = "queueID")]
+    pub queue_id: Option<i64>,
+    pub status: i64,
+    pub priority: i64,
+    #[serde(with = "at_time_opt")]
+    pub due_date_time: Option<DateTime<Utc>>,
+    #[serde(with = "at_time")]
+    pub create_date: DateTime<Utc>,
+    #[serde(with = "at_time")]
+    pub last_activity_date: DateTime<Utc>,
+}
+
 impl_record! {
+    AtContact: |r, now| r.last_modified_date = now;
+    AtTicket: |r, now| r.last_activity_date = now;
     AtCompany: |r, now| r.last_tracked_modified_date_time = now;
     AtContract: |r, now| r.last_modified_date_time = now;
     AtService: |r, now| r.last_modified_date = now;

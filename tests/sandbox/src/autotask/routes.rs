@@ -40,6 +40,7 @@ const CANONICAL_SEGMENTS: &[&str] = &[
     "ContractServiceAdjustments",
     "Services",
     "BillingCodes",
+    "Tickets",
     "ServiceAdjustments",
     "ServiceUnits",
     "query",
@@ -185,7 +186,12 @@ pub(super) fn router(inner: At) -> Router {
         );
     }
     // Root writes.
-    for e in [Entity::Companies, Entity::Contracts, Entity::Services] {
+    for e in [
+        Entity::Companies,
+        Entity::Contracts,
+        Entity::Services,
+        Entity::Tickets,
+    ] {
         r = r.route(
             &format!("{V1}/{}", e.name()),
             post(
@@ -225,16 +231,16 @@ pub(super) fn router(inner: At) -> Router {
                 s.child_list(e, scope_field, &p, &h, &uri)
             },
         );
-        if e == Entity::ContractServices {
+        if matches!(e, Entity::ContractServices | Entity::Contacts) {
             list = list
                 .post(
-                    |State(s): State<At>, h: HeaderMap, Path(p): Path<String>, body: Bytes| async move {
-                        s.write(Entity::ContractServices, Some(&p), false, &h, &body)
+                    move |State(s): State<At>, h: HeaderMap, Path(p): Path<String>, body: Bytes| async move {
+                        s.write(e, Some(&p), false, &h, &body)
                     },
                 )
                 .patch(
-                    |State(s): State<At>, h: HeaderMap, Path(p): Path<String>, body: Bytes| async move {
-                        s.write(Entity::ContractServices, Some(&p), true, &h, &body)
+                    move |State(s): State<At>, h: HeaderMap, Path(p): Path<String>, body: Bytes| async move {
+                        s.write(e, Some(&p), true, &h, &body)
                     },
                 );
         }

@@ -154,13 +154,12 @@ impl ConnectWiseFake {
                 .companies
                 .get(a.company_id)
                 .and_then(|c| c.default_contact.clone());
-            let status = if a.cancelled_flag {
-                "Cancelled"
-            } else if !a.no_ending_date_flag && a.end_date.is_some_and(|e| e < now) {
-                "Expired"
-            } else {
-                "Active"
-            };
+            let status = super::entity_writes::agreement_status(
+                a.cancelled_flag,
+                a.no_ending_date_flag,
+                a.end_date,
+                now,
+            );
             i.agreements.insert(|id| CwAgreement {
                 id,
                 name: a.name,

@@ -193,6 +193,25 @@ pub struct CwCatalogItem {
     pub info: CwInfo,
 }
 
+/// `service/tickets` record (written only through the API).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CwTicket {
+    pub id: i64,
+    pub summary: String,
+    /// `ServiceTicket | ProjectTicket | ProjectIssue`.
+    pub record_type: String,
+    pub board: CwRef,
+    pub status: CwRef,
+    pub priority: CwRef,
+    pub company: CwCompanyRef,
+    pub contact: Option<CwRef>,
+    pub initial_description: Option<String>,
+    pub closed_flag: bool,
+    #[serde(rename = "_info")]
+    pub info: CwInfo,
+}
+
 /// Input of [`ConnectWiseFake::add_company`](super::ConnectWiseFake::add_company).
 #[derive(Debug, Clone, Default)]
 pub struct NewCompany {
@@ -244,4 +263,5 @@ impl_record! {
     CwAgreement: |r, now| r.info = CwInfo::at(now);
     CwAddition: |r, now| r.info = CwInfo::at(now);
     CwCatalogItem: |r, now| r.info = CwInfo::at(now);
+    CwTicket: |r, now| r.info = CwInfo::at(now);
 }

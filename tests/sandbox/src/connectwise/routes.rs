@@ -34,6 +34,7 @@ pub(super) fn router(inner: Cw) -> Router {
         ("finance/agreements", Res::Agreements),
         ("procurement/catalog", Res::Catalog),
         ("system/callbacks", Res::Callbacks),
+        ("service/tickets", Res::Tickets),
     ] {
         let base = format!("{API}/{path}");
         let mut list = get(
@@ -47,6 +48,28 @@ pub(super) fn router(inner: Cw) -> Router {
                   h: HeaderMap,
                   uri: Uri| async move { s.get_one(&cb, &h, &uri, res, None, &id) },
         );
+        if matches!(
+            res,
+            Res::Companies | Res::Contacts | Res::Agreements | Res::Tickets
+        ) {
+            list =
+                list.post(
+                    move |State(s): State<Cw>,
+                          Path(cb): Path<String>,
+                          h: HeaderMap,
+                          body: Bytes| async move {
+                        s.entity_write(&cb, &h, res, None, &body)
+                    },
+                );
+            one = one.patch(
+                move |State(s): State<Cw>,
+                      Path((cb, id)): Path<(String, String)>,
+                      h: HeaderMap,
+                      body: Bytes| async move {
+                    s.entity_write(&cb, &h, res, Some(&id), &body)
+                },
+            );
+        }
         if res == Res::Callbacks {
             list = list.post(
                 |State(s): State<Cw>, Path(cb): Path<String>, h: HeaderMap, body: Bytes| async move {
