@@ -7,7 +7,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    adapters::logging::init();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         let _ = event;
         Err::<Value, Error>("publish-usage is not implemented yet".into())

@@ -12,7 +12,7 @@ use sync_tenant::{handle, Deps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    adapters::logging::init();
     let resources = Resources::from_env()?;
     let aws = AwsAdapters::new(&sdk_config(None).await, &resources);
     let settings = HttpSettings::default();

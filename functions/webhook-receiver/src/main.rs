@@ -5,7 +5,7 @@ use lambda_http::{service_fn, Body, Error, Request, Response};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    adapters::logging::init();
     lambda_http::run(service_fn(|_req: Request| async move {
         Response::builder()
             .status(501)

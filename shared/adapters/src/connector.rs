@@ -81,7 +81,7 @@ pub fn clients_from_with(
     );
     let (psa_client, contracts, psa_requests): Psa = match psa {
         PsaCredentials::ConnectWise(cw) => {
-            let c = ConnectWise::new(cw, http.clone(), settings)?;
+            let c = ConnectWise::new(cw, http.clone(), settings)?.for_partner(&partner.id);
             let n = c.counter();
             (
                 Arc::new(c),
@@ -90,7 +90,8 @@ pub fn clients_from_with(
             )
         }
         PsaCredentials::Autotask(at) => {
-            let mut a = Autotask::from_config(at, http.clone(), settings, autotask)?;
+            let mut a = Autotask::from_config(at, http.clone(), settings, autotask)?
+                .for_partner(&partner.id);
             // R-PROV-3: the partner's own PAYG field name, when its file names one.
             if let Some(field) = &partner.autotask.payg_field {
                 a = a.with_payg_field(field);
@@ -114,7 +115,8 @@ pub fn clients_from_with(
         platform,
         http,
         settings,
-    )?;
+    )?
+    .for_partner(&partner.id);
     let b = platform_client.counter();
     let platform_client = Arc::new(platform_client);
     Ok(PartnerClients {

@@ -7,7 +7,10 @@
 //!   `conditions` with `lastUpdated > [..]` for incremental reads.
 //! - Errors: `{code, message, errors}`; 429 with `Retry-After` (see [`crate::http`]).
 
-use crate::http::{snippet, Endpoint, HttpSettings, Idempotency};
+use crate::http::{
+    is_loopback, parse_day, parse_time, snippet, Endpoint, ErrorDialect, Forbidden, HttpSettings,
+    Idempotency,
+};
 use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -24,6 +27,9 @@ use std::sync::Arc;
 use tokio::sync::RwLock;
 use url::Url;
 
+/// The `system` field of this adapter's log lines.
+const LOG_SYSTEM: &str = "connectwise";
+
 const PAGE_SIZE: usize = 1000;
 /// Ids per `in (…)` condition, keeping URLs well under 2,000 characters.
 const IDS_PER_QUERY: usize = 100;
@@ -33,6 +39,8 @@ const ACCEPT: &str = "application/vnd.connectwise.com+json; version=2025.1";
 /// A ConnectWise Manage client for one partner.
 #[derive(Clone)]
 pub struct ConnectWise {
+    /// The partner this client acts for (in every log line of its calls).
+    partner: Arc<str>,
     ep: Endpoint,
     company_id: String,
     auth: Arc<SecretString>,
@@ -56,7 +64,7 @@ pub fn site_url(site: &str) -> Result<Url, String> {
     };
     let u = Url::parse(&format!("{with_scheme}/"))
         .map_err(|e| format!("ConnectWise site {site:?} is not a host name or URL: {e}"))?;
-    if u.scheme() == "http" && !domain::rules::settings::is_loopback_url(u.as_str()) {
+    if u.scheme() == "http" && !is_loopback(&u) {
         return Err(format!("ConnectWise site {site:?} must use https"));
     }
     Ok(u)
@@ -83,6 +91,7 @@ impl ConnectWise {
             base64::engine::general_purpose::STANDARD.encode(basic)
         );
         Ok(ConnectWise {
+            partner: Arc::from(""),
             ep: Endpoint::new(System::Psa, "ConnectWise", client, origin, settings),
             company_id: creds.company_id.clone(),
             auth: Arc::new(SecretString::from(auth)),
@@ -91,8 +100,10 @@ impl ConnectWise {
         })
     }
 
-    pub fn requests(&self) -> u64 {
-        self.ep.requests()
+    /// The partner this client acts for, named in the logs of its calls.
+    pub fn for_partner(mut self, partner: &str) -> Self {
+        self.partner = Arc::from(partner);
+        self
     }
 
     pub fn counter(&self) -> Arc<std::sync::atomic::AtomicU64> {
@@ -198,10 +209,10 @@ impl ConnectWise {
                 .get("Link")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let body = resp.bytes().await.map_err(|e| PortError::Transient {
-                system: System::Psa,
-                message: format!("ConnectWise {path_and_query}: the answer broke off: {e}"),
-            })?;
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| CwErrors.broke_off(path_and_query, e))?;
             if status == StatusCode::NOT_FOUND && !refreshed {
                 // On cloud a 404 can mean the codebase moved: discover it again, once.
                 refreshed = true;
@@ -214,10 +225,8 @@ impl ConnectWise {
                     path_and_query,
                 ));
             }
-            let v: W = serde_json::from_slice(&body).map_err(|e| PortError::Rejected {
-                system: System::Psa,
-                message: format!("ConnectWise {path_and_query}: unexpected body: {e}"),
-            })?;
+            let v: W = serde_json::from_slice(&body)
+                .map_err(|e| CwErrors.unexpected_body(path_and_query, e))?;
             return Ok((v, link));
         }
     }
@@ -286,6 +295,23 @@ impl ConnectWise {
         Ok(out)
     }
 
+    /// The records whose `field` is one of `ids`, or every record when `ids` is empty; `extra`
+    /// conditions on both.
+    async fn list_for<W: DeserializeOwned + HasId, T>(
+        &self,
+        resource: &str,
+        field: &str,
+        ids: &[String],
+        extra: Option<&str>,
+        map: impl Fn(W) -> Option<T>,
+    ) -> PortResult<Vec<T>> {
+        if ids.is_empty() {
+            self.list_all(resource, extra, map).await
+        } else {
+            self.list_by_ids(resource, field, ids, extra, map).await
+        }
+    }
+
     /// The primary contact of a company with its e-mail (for the activation e-mail).
     async fn contact(&self, contact_id: &str) -> PortResult<Option<Contact>> {
         match self
@@ -318,58 +344,44 @@ fn next_page_id(link: &str) -> Option<i64> {
     })
 }
 
-fn error_from(status: StatusCode, body: &str, what: &str) -> PortError {
-    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let message = v
-        .get("message")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| snippet(body));
-    let details: Vec<String> = v
-        .get("errors")
-        .and_then(Value::as_array)
-        .map(|errs| {
-            errs.iter()
-                .filter_map(|e| e.get("message").and_then(Value::as_str).map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let message = if details.is_empty() {
-        format!("ConnectWise {what}: {message} ({status})")
-    } else {
-        format!(
-            "ConnectWise {what}: {message}: {} ({status})",
-            details.join("; ")
-        )
-    };
-    match status.as_u16() {
-        401 => PortError::Credentials {
-            system: System::Psa,
-            message: format!(
-                "{message} — check the API member's public/private keys and the clientId"
-            ),
-        },
-        403 => PortError::Credentials {
-            system: System::Psa,
-            message: format!("{message} — the API member's security role lacks this permission"),
-        },
-        404 => PortError::NotFound {
-            system: System::Psa,
-            message,
-        },
-        409 => PortError::Conflict {
-            system: System::Psa,
-            message,
-        },
-        429 | 500..=599 => PortError::Transient {
-            system: System::Psa,
-            message,
-        },
-        _ => PortError::Rejected {
-            system: System::Psa,
-            message,
-        },
+/// How ConnectWise error answers read: `{code, message, errors: [{code, message}]}`.
+struct CwErrors;
+
+impl ErrorDialect for CwErrors {
+    const SYSTEM: System = System::Psa;
+    const VENDOR: &'static str = "ConnectWise";
+
+    /// The message, with the messages of `errors` after it.
+    fn message(&self, body: &str) -> Option<String> {
+        let v: Value = serde_json::from_str(body).ok()?;
+        let message = v.get("message").and_then(Value::as_str).map(str::to_owned);
+        let details: Vec<&str> = v
+            .get("errors")
+            .and_then(Value::as_array)
+            .map(|errs| {
+                errs.iter()
+                    .filter_map(|e| e.get("message").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if details.is_empty() {
+            return message;
+        }
+        let message = message.unwrap_or_else(|| snippet(body));
+        Some(format!("{message}: {}", details.join("; ")))
     }
+
+    fn unauthorized(&self) -> &'static str {
+        "check the API member's public/private keys and the clientId"
+    }
+
+    fn forbidden(&self) -> Forbidden {
+        Forbidden::Credentials("the API member's security role lacks this permission")
+    }
+}
+
+fn error_from(status: StatusCode, body: &str, what: &str) -> PortError {
+    CwErrors.classify(status, body, what)
 }
 
 fn s(v: &Value, path: &[&str]) -> Option<String> {
@@ -382,18 +394,6 @@ fn s(v: &Value, path: &[&str]) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// ConnectWise datetimes: `2026-11-22T00:00:00Z` (sometimes without the zone).
-pub fn parse_time(t: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(t)
-        .map(|d| d.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
-                .ok()
-                .map(|n| n.and_utc())
-        })
 }
 
 fn contact_from(v: &Value) -> Contact {
@@ -517,10 +517,7 @@ macro_rules! has_id {
 has_id!(WireCompany, WireAgreement, WireAddition);
 
 fn day_of(t: Option<&str>) -> Option<NaiveDate> {
-    let t = t?;
-    parse_time(t)
-        .map(|d| d.date_naive())
-        .or_else(|| t.get(..10).and_then(|d| d.parse().ok()))
+    parse_day(t?)
 }
 
 fn updated(info: &Option<WireInfo>) -> Option<DateTime<Utc>> {
@@ -576,9 +573,8 @@ fn agreement_from(a: WireAgreement) -> Option<Agreement> {
         no_end_date: a.no_ending_date_flag.unwrap_or(false),
         cancelled: a.cancelled_flag.unwrap_or(false),
         cancelled_date: day_of(a.date_cancelled.as_deref()),
-        payg_flag: None,
         updated_at: updated(&a.info),
-        problem: None,
+        payg_field: None,
     })
 }
 
@@ -600,6 +596,11 @@ fn since_condition(t: DateTime<Utc>) -> String {
 
 #[async_trait]
 impl PsaDirectory for ConnectWise {
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, company = %company_id)
+    )]
     async fn primary_contact(&self, company_id: &str) -> PortResult<Option<Contact>> {
         let (company, _) = self
             .get_json(&format!("company/companies/{company_id}"), &[])
@@ -610,44 +611,64 @@ impl PsaDirectory for ConnectWise {
         }
     }
 
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM)
+    )]
     async fn check_login(&self) -> PortResult<()> {
         self.get_json("system/info", &[]).await.map(|_| ())
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(
+            partner = %self.partner,
+            system = LOG_SYSTEM,
+            ids = q.ids.len(),
+            since = ?q.changed_since,
+        )
+    )]
     async fn companies(&self, q: &CompanyQuery) -> PortResult<Vec<PsaCompany>> {
         let since = q.changed_since.map(since_condition);
-        if q.ids.is_empty() {
-            self.list_all("company/companies", since.as_deref(), company_from)
-                .await
-        } else {
-            self.list_by_ids(
-                "company/companies",
-                "id",
-                &q.ids,
-                since.as_deref(),
-                company_from,
-            )
-            .await
-        }
+        self.list_for(
+            "company/companies",
+            "id",
+            &q.ids,
+            since.as_deref(),
+            company_from,
+        )
+        .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(
+            partner = %self.partner,
+            system = LOG_SYSTEM,
+            companies = q.company_ids.len(),
+            since = ?q.changed_since,
+        )
+    )]
     async fn agreements(&self, q: &AgreementQuery) -> PortResult<Vec<Agreement>> {
         let since = q.changed_since.map(since_condition);
-        if q.company_ids.is_empty() {
-            self.list_all("finance/agreements", since.as_deref(), agreement_from)
-                .await
-        } else {
-            self.list_by_ids(
-                "finance/agreements",
-                "company/id",
-                &q.company_ids,
-                since.as_deref(),
-                agreement_from,
-            )
-            .await
-        }
+        self.list_for(
+            "finance/agreements",
+            "company/id",
+            &q.company_ids,
+            since.as_deref(),
+            agreement_from,
+        )
+        .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, agreement = %agreement_id)
+    )]
     async fn lines(&self, agreement_id: &str) -> PortResult<Vec<Line>> {
         self.list_all(
             &format!("finance/agreements/{agreement_id}/additions"),
@@ -657,6 +678,11 @@ impl PsaDirectory for ConnectWise {
         .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM)
+    )]
     async fn products(&self) -> PortResult<Vec<ProductRef>> {
         self.list_all(
             "procurement/catalog",
@@ -691,6 +717,8 @@ mod tests {
         );
         assert!(site_url("http://cw.example.com").is_err());
         assert!(site_url("http://127.0.0.1:8080").is_ok());
+        assert!(site_url("http://localhost.evil.example").is_err());
+        assert!(site_url("http://127.0.0.1.evil.example").is_err());
     }
 
     #[test]

@@ -23,6 +23,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// The `system` field of this adapter's log lines.
+const LOG_SYSTEM: &str = "dynamodb";
+
 type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone)]
@@ -502,6 +505,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl PartnerStore for DynamoStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(partner = %id, system = LOG_SYSTEM))]
     async fn partner(&self, id: &str) -> PortResult<Option<Partner>> {
         Ok(self
             .get_keyed::<Partner>(&pk(id), "CONFIG")
@@ -512,6 +516,7 @@ impl PartnerStore for DynamoStore {
             }))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(partner = %"*", system = LOG_SYSTEM))]
     async fn partners(&self) -> PortResult<Vec<Partner>> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
@@ -543,6 +548,7 @@ impl PartnerStore for DynamoStore {
         Ok(out)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(partner = %p.id, system = LOG_SYSTEM))]
     async fn put_partner(&self, p: &Partner) -> PortResult<Partner> {
         let version = self
             .put_versioned(
@@ -562,6 +568,11 @@ impl PartnerStore for DynamoStore {
 
 #[async_trait]
 impl CompanyStore for DynamoStore {
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM)
+    )]
     async fn companies(&self, partner: &str) -> PortResult<Vec<CompanyRecord>> {
         self.query_prefix(&pk(partner), "COMPANY#", |k: Versioned<CompanyRecord>| {
             CompanyRecord {
@@ -572,6 +583,11 @@ impl CompanyStore for DynamoStore {
         .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM, today = %today)
+    )]
     async fn companies_due(
         &self,
         partner: &str,
@@ -582,6 +598,11 @@ impl CompanyStore for DynamoStore {
             .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM, companies = ids.len())
+    )]
     async fn companies_by_id(
         &self,
         partner: &str,
@@ -643,6 +664,11 @@ impl CompanyStore for DynamoStore {
         Ok(out)
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM, tenants = tenants.len())
+    )]
     async fn companies_by_tenant(
         &self,
         partner: &str,
@@ -661,6 +687,11 @@ impl CompanyStore for DynamoStore {
         Ok(out)
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM, company = %company_id)
+    )]
     async fn company(&self, partner: &str, company_id: &str) -> PortResult<Option<CompanyRecord>> {
         Ok(self
             .get_keyed::<CompanyRecord>(&pk(partner), &format!("COMPANY#{company_id}"))
@@ -672,6 +703,16 @@ impl CompanyStore for DynamoStore {
     }
 
     /// Reads the tenant the stored record holds (to release it if it changes), then writes.
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(
+            partner = %partner,
+            system = LOG_SYSTEM,
+            company = %rec.company_id,
+            tenant = ?rec.tenant_id(),
+        )
+    )]
     async fn put_company(&self, partner: &str, rec: &CompanyRecord) -> PortResult<CompanyRecord> {
         let p = pk(partner);
         // A new record (version 0) has no earlier tenant to compare with or release.
@@ -686,6 +727,16 @@ impl CompanyStore for DynamoStore {
     }
 
     /// No read: the version check of the write proves that `previous` is what is stored.
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(
+            partner = %partner,
+            system = LOG_SYSTEM,
+            company = %rec.company_id,
+            tenant = ?rec.tenant_id(),
+        )
+    )]
     async fn put_company_replacing(
         &self,
         partner: &str,
@@ -699,6 +750,11 @@ impl CompanyStore for DynamoStore {
         self.write_company(partner, rec, held).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM, tenant = %tenant_id)
+    )]
     async fn tenant_holder(&self, partner: &str, tenant_id: &str) -> PortResult<Option<String>> {
         let out = self
             .client
@@ -718,6 +774,11 @@ impl CompanyStore for DynamoStore {
 
 #[async_trait]
 impl SyncState for DynamoStore {
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM)
+    )]
     async fn cursor(&self, partner: &str) -> PortResult<SyncCursor> {
         Ok(self
             .get_keyed::<SyncCursor>(&pk(partner), "CURSOR#sync")
@@ -726,11 +787,21 @@ impl SyncState for DynamoStore {
             .unwrap_or_default())
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM)
+    )]
     async fn put_cursor(&self, partner: &str, c: &SyncCursor) -> PortResult<()> {
         // Cursors only move forward; the last writer of a pass wins.
         self.put_plain(partner, "CURSOR#sync", c).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM)
+    )]
     async fn status(&self, partner: &str) -> PortResult<PartnerStatus> {
         Ok(self
             .get_keyed::<PartnerStatus>(&pk(partner), "STATUS")
@@ -739,6 +810,11 @@ impl SyncState for DynamoStore {
             .unwrap_or_default())
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM)
+    )]
     async fn put_status(&self, partner: &str, st: &PartnerStatus) -> PortResult<()> {
         self.put_plain(partner, "STATUS", st).await
     }
@@ -746,6 +822,11 @@ impl SyncState for DynamoStore {
 
 #[async_trait]
 impl Leases for DynamoStore {
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM, key = %key, secs = secs)
+    )]
     async fn lease(&self, partner: &str, key: &str, owner: &str, secs: u32) -> PortResult<bool> {
         // Wall-clock time: a lease must outlive the writes whatever clock the run was given.
         let now = Utc::now();
@@ -779,6 +860,11 @@ impl Leases for DynamoStore {
         }
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM, key = %key)
+    )]
     async fn release(&self, partner: &str, key: &str, owner: &str) -> PortResult<()> {
         let r = self
             .client

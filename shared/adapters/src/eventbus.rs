@@ -7,6 +7,9 @@ use aws_sdk_eventbridge::Client;
 use domain::ports::{BusEvent, Events};
 use domain::{PortError, PortResult, System};
 
+/// The `system` field of this adapter's log lines.
+const LOG_SYSTEM: &str = "eventbridge";
+
 /// The `source` of every event psa-bridge puts on its bus.
 pub const SOURCE: &str = "psa-bridge";
 
@@ -25,8 +28,26 @@ impl EventBus {
     }
 }
 
+/// The partner of a batch of events (its first event's `detail.partner`), for the logs.
+fn events_partner(events: &[BusEvent]) -> &str {
+    events
+        .iter()
+        .find_map(|e| e.detail.get("partner").and_then(|p| p.as_str()))
+        .unwrap_or("")
+}
+
 #[async_trait]
 impl Events for EventBus {
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(
+            partner = %events_partner(events),
+            system = LOG_SYSTEM,
+            bus = %self.bus,
+            events = events.len(),
+        )
+    )]
     async fn publish(&self, events: &[BusEvent]) -> PortResult<()> {
         for chunk in events.chunks(10) {
             let entries = chunk

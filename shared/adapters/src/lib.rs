@@ -8,5 +8,6 @@ pub mod connectwise;
 pub mod dynamo;
 pub mod eventbus;
 pub mod http;
+pub mod logging;
 pub mod platform;
 pub mod secrets;

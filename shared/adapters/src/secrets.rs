@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+/// The `system` field of this adapter's log lines.
+const LOG_SYSTEM: &str = "secretsmanager";
+
 const CACHE_FOR: Duration = Duration::from_secs(300);
 
 /// The JSON stored in a PSA secret.
@@ -157,6 +160,11 @@ fn malformed(partner: &str, kind: SecretKind, e: serde_json::Error) -> PortError
 
 #[async_trait]
 impl Secrets for SecretsManager {
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM)
+    )]
     async fn psa(&self, partner: &str) -> PortResult<PsaCredentials> {
         let raw = self.read(partner, SecretKind::Psa).await?;
         let parsed: PsaSecret = serde_json::from_str(raw.expose_secret())
@@ -187,6 +195,11 @@ impl Secrets for SecretsManager {
         })
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM)
+    )]
     async fn platform(&self, partner: &str) -> PortResult<PlatformCredentials> {
         let raw = self.read(partner, SecretKind::Platform).await?;
         let p: PlatformSecret = serde_json::from_str(raw.expose_secret())
@@ -197,6 +210,11 @@ impl Secrets for SecretsManager {
         })
     }
 
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM)
+    )]
     async fn put_psa(&self, partner: &str, c: &PsaCredentials) -> PortResult<()> {
         let secret = match c {
             PsaCredentials::ConnectWise(cw) => PsaSecret::Connectwise {
@@ -216,6 +234,11 @@ impl Secrets for SecretsManager {
         self.write(partner, SecretKind::Psa, json).await
     }
 
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM)
+    )]
     async fn put_platform(&self, partner: &str, c: &PlatformCredentials) -> PortResult<()> {
         let json = serde_json::to_string(&PlatformSecret {
             client_id: c.client_id.clone(),

@@ -1,12 +1,13 @@
 //! The Autotask adapter against `sandbox::AutotaskFake` on 127.0.0.1.
 
+mod common;
+
 use adapters::autotask::{Autotask, AutotaskConfig, AutotaskLimits};
 use adapters::http::{HttpSettings, RetryPolicy};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use domain::model::{
-    GuardSettings, Partner, ProductMapping, ProvisioningSettings, PsaKind, Switches,
-};
+use domain::model::{Agreement, PaygField, PsaKind};
 use domain::ports::{AgreementQuery, CompanyQuery, ContractWriter, PsaDirectory};
+use domain::rules::psa::{LineKind, PsaRules};
 use domain::rules::settings::{AutotaskCredentials, PlatformCredentials, PsaCredentials};
 use domain::PortError;
 use sandbox::{AtNewCompany, AtNewContract, AutotaskFake, Fault};
@@ -74,6 +75,11 @@ fn client_as(f: &AutotaskFake, user: &str, secret: &str, code: &str) -> Autotask
 
 fn client(f: &AutotaskFake) -> Autotask {
     client_as(f, USER, SECRET, CODE)
+}
+
+/// R-PROV-3 as the domain decides it from what the adapter read.
+fn kind(a: &Agreement) -> Result<Option<LineKind>, String> {
+    PsaRules::Autotask.agreement_kind(a)
 }
 
 fn route(f: &AutotaskFake, method: &str, path: &str) -> u64 {
@@ -315,10 +321,17 @@ async fn r_prov_3_contracts_carry_the_payg_flag_and_unknown_values_are_reported(
     assert_eq!(by_id.len(), 5, "only Recurring Service contracts");
     assert!(!by_id.contains_key(&hours.to_string()));
     let get = |id: i64| *by_id.get(&id.to_string()).unwrap();
-    assert_eq!(get(yes).payg_flag, Some(true));
-    assert_eq!(get(no).payg_flag, Some(false));
-    assert_eq!(get(unset).payg_flag, None);
-    assert!(get(yes).problem.is_none() && get(no).problem.is_none());
+    // The adapter hands over the field as Autotask holds it; the domain decides (R-PROV-3).
+    assert_eq!(
+        get(yes).payg_field,
+        Some(PaygField::Value {
+            name: "PAYG".into(),
+            value: Some("Yes".into())
+        })
+    );
+    assert_eq!(kind(get(yes)), Ok(Some(LineKind::Payg)));
+    assert_eq!(kind(get(no)), Ok(Some(LineKind::Prepaid)));
+    assert_eq!(kind(get(unset)), Ok(Some(LineKind::Prepaid)));
     let a = get(yes);
     assert_eq!(a.company_id, acme.to_string());
     assert_eq!(a.name, "PAYG yes");
@@ -327,8 +340,7 @@ async fn r_prov_3_contracts_carry_the_payg_flag_and_unknown_values_are_reported(
     assert!(!a.no_end_date && !a.cancelled);
     assert!(get(inactive).cancelled, "status not Active");
     let odd_a = get(odd);
-    assert_eq!(odd_a.payg_flag, None);
-    let why = odd_a.problem.as_deref().expect("reported, not guessed");
+    let why = kind(odd_a).expect_err("reported, not guessed");
     assert!(
         why.contains("PAYG and prepaid") && why.contains("R-PROV-3"),
         "{why}"
@@ -376,19 +388,22 @@ async fn r_prov_3_payg_picklist_udf_with_a_configured_name() {
     let flag = |id: i64| {
         all.iter()
             .find(|a| a.id == id.to_string())
-            .map(|a| (a.payg_flag, a.problem.is_some()))
+            .map(kind)
             .unwrap()
     };
-    assert_eq!(flag(yes), (Some(true), false));
-    assert_eq!(flag(no), (Some(false), false));
+    assert_eq!(
+        flag(yes),
+        Ok(Some(LineKind::Payg)),
+        "picklist value 1 is labelled Yes"
+    );
+    assert_eq!(flag(no), Ok(Some(LineKind::Prepaid)));
 
     // a PAYG field name the tenant does not have: every contract is reported, none guessed
     let wrong = client(&f).with_payg_field("PAYG (typo)");
     let all = wrong.agreements(&AgreementQuery::default()).await.unwrap();
-    assert!(all.iter().all(|a| a.payg_flag.is_none()
-        && a.problem
-            .as_deref()
-            .is_some_and(|p| p.contains("does not exist"))));
+    assert!(all
+        .iter()
+        .all(|a| kind(a).is_err_and(|p| p.contains("does not exist"))));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -869,23 +884,7 @@ async fn a_spoofed_next_page_url_on_another_origin_is_not_followed() {
 #[tokio::test]
 async fn r_set_3_the_connector_builds_an_autotask_client_for_the_configured_zone() {
     let f = fake().await;
-    let partner = Partner {
-        id: "acme".into(),
-        name: "Acme".into(),
-        psa: PsaKind::Autotask,
-        enabled: true,
-        platform_url: "http://127.0.0.1:9".into(),
-        partner_tenant_id: "pt".into(),
-        switches: Switches::default(),
-        provisioning: ProvisioningSettings::default(),
-        guard: GuardSettings::default(),
-        mapping: ProductMapping::default(),
-        two_way: Default::default(),
-        autotask: Default::default(),
-        time_zone: "UTC".into(),
-        full_sync_hours: 24,
-        version: 0,
-    };
+    let partner = common::partner(PsaKind::Autotask);
     let clients = adapters::connector::clients_from_with(
         &partner,
         &PsaCredentials::Autotask(creds(USER, SECRET, CODE)),

@@ -385,8 +385,9 @@ impl Contact {
     }
 }
 
-/// A PSA agreement (ConnectWise Agreement, Autotask Contract) with the facts the line rules need.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A PSA agreement (ConnectWise Agreement, Autotask Contract) with the facts the line rules need
+/// ([`crate::rules::psa::PsaRules`] decides with them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Agreement {
     pub id: String,
     pub company_id: String,
@@ -396,13 +397,23 @@ pub struct Agreement {
     pub no_end_date: bool,
     pub cancelled: bool,
     pub cancelled_date: Option<NaiveDate>,
-    /// Autotask: the contract's PAYG user-defined field (R-PROV-3); ConnectWise: None.
-    pub payg_flag: Option<bool>,
     pub updated_at: Option<DateTime<Utc>>,
-    /// Why the agreement cannot be classified (Autotask: a PAYG field value that is neither yes
-    /// nor no, R-PROV-3). Such an agreement counts for nothing and its company is reported.
+    /// Autotask: the contract's PAYG user-defined field as the PSA holds it (R-PROV-3);
+    /// ConnectWise: None.
     #[serde(default)]
-    pub problem: Option<String>,
+    pub payg_field: Option<PaygField>,
+}
+
+/// R-PROV-3: the contract user-defined field that marks PAYG contracts (name configurable), as
+/// the PSA holds it. Whether that means PAYG, prepaid or a problem to report is decided by
+/// [`crate::rules::psa::PsaRules::agreement_kind`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum PaygField {
+    /// The PSA defines no contract field of this name.
+    Undefined { name: String },
+    /// The field's value on the contract (a picklist's label), None when empty.
+    Value { name: String, value: Option<String> },
 }
 
 /// A PSA line (ConnectWise Addition, Autotask contract service).

@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod companies;
 pub mod mapping;
 pub mod provisioning;
+pub mod psa;
 pub mod settings;
 pub mod twoway;
 pub mod webhooks;

@@ -3,9 +3,8 @@
 //! Pure functions over plain data; "today" is always an argument.
 
 use crate::model::{
-    Agreement, AgreementWithLines, CompanyRecord, CurrentItem, GuardSettings, ItemKey, ItemMapping,
-    Line, Mapping, Partner, PricingMode, ProductMapping, PsaCompany, Quota, StorageRole, Tenant,
-    TenantNameFrom,
+    AgreementWithLines, CompanyRecord, CurrentItem, GuardSettings, ItemKey, ItemMapping, Mapping,
+    Partner, PricingMode, ProductMapping, PsaCompany, Quota, StorageRole, Tenant, TenantNameFrom,
 };
 use crate::plan::{Change, CompanyPlan, Plan};
 use chrono::{Days, Months, NaiveDate};
@@ -15,86 +14,7 @@ use std::collections::BTreeMap;
 /// Bytes per PSA quantity unit for storage items: PSA storage lines count gigabytes (GiB).
 pub const STORAGE_UNIT_BYTES: f64 = 1_073_741_824.0;
 
-/// How a line bills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LineKind {
-    /// Pay as you go: unlimited, usage published.
-    Payg,
-    /// Prepaid: a quota of the line's quantity.
-    Prepaid,
-}
-
-/// Whether a line counts today, and how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
-pub enum LineState {
-    Active(LineKind),
-    Inactive(&'static str),
-}
-
-/// R-PROV-2: a ConnectWise agreement counts only while valid today: not cancelled, started,
-/// and not ended (or without end date).
-pub fn cw_agreement_valid(a: &Agreement, today: NaiveDate) -> Result<(), &'static str> {
-    if a.cancelled || a.cancelled_date.is_some_and(|d| d <= today) {
-        return Err("agreement cancelled");
-    }
-    if a.start_date.is_some_and(|d| d > today) {
-        return Err("agreement not started");
-    }
-    if !a.no_end_date && a.end_date.is_some_and(|d| d < today) {
-        return Err("agreement ended");
-    }
-    Ok(())
-}
-
-/// R-PROV-2: the type of a ConnectWise addition today. Empty cancelled date → PAYG; cancelled
-/// date in the future → prepaid; cancelled today or earlier → inactive. An effective date in the
-/// future → not counted. (An addition without an effective date counts from the agreement start.)
-pub fn cw_line_state(a: &Agreement, line: &Line, today: NaiveDate) -> LineState {
-    if let Err(why) = cw_agreement_valid(a, today) {
-        return LineState::Inactive(why);
-    }
-    if line.effective_date.is_some_and(|d| d > today) {
-        return LineState::Inactive("effective date in the future");
-    }
-    match line.cancelled_date {
-        None => LineState::Active(LineKind::Payg),
-        Some(d) if d > today => LineState::Active(LineKind::Prepaid),
-        Some(_) => LineState::Inactive("line cancelled"),
-    }
-}
-
-/// R-PROV-3: whether an Autotask contract counts today: active, started, not ended.
-fn at_contract_valid(a: &Agreement, today: NaiveDate) -> Result<(), &'static str> {
-    if a.cancelled {
-        return Err("contract inactive");
-    }
-    if a.start_date.is_some_and(|d| d > today) {
-        return Err("contract not started");
-    }
-    if a.end_date.is_some_and(|d| d < today) {
-        return Err("contract ended");
-    }
-    Ok(())
-}
-
-/// R-PROV-3: the type of an Autotask contract service today: the contract's PAYG field makes
-/// every line PAYG, otherwise prepaid; the contract counts between its start and end dates.
-/// A contract whose PAYG field is neither yes nor no (`problem`) is not guessed: its lines do
-/// not count, and [`plan_company`] reports the company.
-pub fn at_line_state(a: &Agreement, _line: &Line, today: NaiveDate) -> LineState {
-    if let Err(why) = at_contract_valid(a, today) {
-        return LineState::Inactive(why);
-    }
-    if a.problem.is_some() {
-        return LineState::Inactive("contract not classified as PAYG or prepaid");
-    }
-    match a.payg_flag {
-        Some(true) => LineState::Active(LineKind::Payg),
-        _ => LineState::Active(LineKind::Prepaid),
-    }
-}
+pub use crate::rules::psa::{LineKind, LineState, PsaRules};
 
 /// An active line of a mapped product.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -116,11 +36,7 @@ pub fn active_lines(
     let mut out = Vec::new();
     for a in agreements {
         for line in &a.lines {
-            let state = match psa {
-                crate::model::PsaKind::Connectwise => cw_line_state(&a.agreement, line, today),
-                crate::model::PsaKind::Autotask => at_line_state(&a.agreement, line, today),
-            };
-            if let LineState::Active(kind) = state {
+            if let LineState::Active(kind) = psa.rules().line_state(&a.agreement, line, today) {
                 out.push(ActiveLine {
                     line_id: line.id.clone(),
                     agreement_id: a.agreement.id.clone(),
@@ -393,19 +309,6 @@ fn days_between(from: NaiveDate, to: NaiveDate) -> i64 {
     (to - from).num_days()
 }
 
-/// The problem of an agreement that would count today but cannot be classified (R-PROV-3).
-pub fn agreement_problem(
-    psa: crate::model::PsaKind,
-    a: &Agreement,
-    today: NaiveDate,
-) -> Option<&str> {
-    let counts = match psa {
-        crate::model::PsaKind::Connectwise => cw_agreement_valid(a, today).is_ok(),
-        crate::model::PsaKind::Autotask => at_contract_valid(a, today).is_ok(),
-    };
-    a.problem.as_deref().filter(|_| counts)
-}
-
 /// Plans one company: R-PROV-1 (create / adopt, trial → production), R-PROV-4/5 (quotas),
 /// R-PROV-6 (set back), R-PROV-7 (deprovisioning). A company with an agreement that counts
 /// today but cannot be classified (R-PROV-3) is reported and left exactly as it is.
@@ -452,7 +355,7 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
     if let Some(why) = snap
         .agreements
         .iter()
-        .find_map(|a| agreement_problem(partner.psa, &a.agreement, today))
+        .find_map(|a| partner.psa.rules().agreement_problem(&a.agreement, today))
     {
         plan.problem = Some(format!(
             "company {cid}: {why}; its tenant and quotas are left unchanged"

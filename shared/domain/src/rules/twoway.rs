@@ -19,7 +19,8 @@ use crate::model::{
 
 use crate::plan::{Change, CompanyPlan};
 use crate::rules::provisioning::{
-    self, active_lines, desired_items, CompanySnapshot, LineKind, LineState, STORAGE_UNIT_BYTES,
+    self, active_lines, desired_items, CompanySnapshot, LineKind, LineState, PsaRules,
+    STORAGE_UNIT_BYTES,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,19 +56,9 @@ pub fn enabled(partner: &Partner) -> bool {
     partner.switches.two_way_sync && partner.psa == PsaKind::Autotask
 }
 
-fn line_state(psa: PsaKind, a: &Agreement, l: &Line, today: NaiveDate) -> LineState {
-    match psa {
-        PsaKind::Connectwise => provisioning::cw_line_state(a, l, today),
-        PsaKind::Autotask => provisioning::at_line_state(a, l, today),
-    }
-}
-
 /// Whether an Autotask contract counts today (active, started, not ended, classified).
 fn contract_counts(a: &Agreement, today: NaiveDate) -> bool {
-    matches!(
-        provisioning::at_line_state(a, &Line::placeholder(), today),
-        LineState::Active(_)
-    )
+    PsaRules::Autotask.agreement_usable(a, today)
 }
 
 /// The contract a service is added to: the company's active contract that already holds mapped
@@ -105,7 +96,7 @@ fn target_contract<'a>(
 }
 
 fn is_payg(a: &Agreement) -> bool {
-    a.payg_flag == Some(true)
+    PsaRules::Autotask.payg_agreement(a)
 }
 
 /// PSA units for a platform quota: storage bytes become whole gigabytes.
@@ -248,7 +239,10 @@ impl Builder<'_> {
                 a.lines.iter().filter_map(|l| {
                     let p = products.iter().find(|p| p.id == l.product_id)?;
                     let counts = matches!(
-                        line_state(self.partner.psa, &a.agreement, l, self.today),
+                        self.partner
+                            .psa
+                            .rules()
+                            .line_state(&a.agreement, l, self.today),
                         LineState::Active(_)
                     );
                     counts.then(|| (a.agreement.id.clone(), l.clone(), (*p).clone()))
@@ -269,21 +263,6 @@ impl Builder<'_> {
             }
             self.removed.insert(l.id.clone());
             self.drop_effective(&l.id);
-        }
-    }
-}
-
-impl Line {
-    /// A line with no facts, to ask whether its contract counts today.
-    fn placeholder() -> Line {
-        Line {
-            id: String::new(),
-            agreement_id: String::new(),
-            product_id: String::new(),
-            quantity: 0.0,
-            less_included: 0.0,
-            effective_date: None,
-            cancelled_date: None,
         }
     }
 }
@@ -341,10 +320,13 @@ pub fn plan(
     };
     let mapped_tenant = matches!(snap.record.map(|r| &r.mapping), Some(Mapping::Tenant(t))
         if snap.tenant.is_some_and(|x| &x.id == t && !x.deleted));
-    let held_by_problem = snap
-        .agreements
-        .iter()
-        .any(|a| provisioning::agreement_problem(partner.psa, &a.agreement, today).is_some());
+    let held_by_problem = snap.agreements.iter().any(|a| {
+        partner
+            .psa
+            .rules()
+            .agreement_problem(&a.agreement, today)
+            .is_some()
+    });
     if enabled(partner) && mapped_tenant && !held_by_problem {
         match snap.record.and_then(|r| r.platform_written) {
             Some(baseline) => {

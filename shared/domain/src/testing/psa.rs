@@ -9,7 +9,7 @@
 use super::fake::Fake;
 use super::faults::{conflict, not_found};
 use crate::error::{PortResult, System};
-use crate::model::{Agreement, Contact, Line, ProductRef, PsaCompany, TwoWaySettings};
+use crate::model::{Agreement, Contact, Line, PaygField, ProductRef, PsaCompany, TwoWaySettings};
 use crate::ports::{AgreementQuery, Clock, CompanyQuery, ContractWriter, PsaDirectory};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -169,9 +169,11 @@ impl MemoryPsa {
                 no_end_date: true,
                 cancelled: false,
                 cancelled_date: None,
-                payg_flag,
+                payg_field: payg_flag.map(|payg| PaygField::Value {
+                    name: "PAYG".into(),
+                    value: Some(if payg { "Yes" } else { "No" }.into()),
+                }),
                 updated_at: Some(now),
-                problem: None,
             };
             st.agreements.insert(id.clone(), a);
             st.lines.insert(id.clone(), Vec::new());

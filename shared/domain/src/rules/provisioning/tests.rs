@@ -20,10 +20,17 @@ fn agreement(id: &str) -> Agreement {
         no_end_date: true,
         cancelled: false,
         cancelled_date: None,
-        payg_flag: None,
         updated_at: None,
-        problem: None,
+        payg_field: None,
     }
+}
+
+/// An Autotask contract's PAYG field as the adapter reads it (R-PROV-3).
+fn payg(value: Option<&str>) -> Option<PaygField> {
+    Some(PaygField::Value {
+        name: "PAYG".into(),
+        value: value.map(str::to_owned),
+    })
 }
 
 fn line(id: &str, product: &str, qty: f64, eff: Option<&str>, cancel: Option<&str>) -> Line {
@@ -84,7 +91,11 @@ fn r_prov_2_connectwise_line_type_follows_dates() {
         ),
     ];
     for (case, l, want) in rows {
-        assert_eq!(cw_line_state(&a, &l, d(TODAY)), want, "{case}");
+        assert_eq!(
+            PsaRules::ConnectWise.line_state(&a, &l, d(TODAY)),
+            want,
+            "{case}"
+        );
     }
 }
 
@@ -146,7 +157,11 @@ fn r_prov_2_only_agreements_valid_today_count() {
         ),
     ];
     for (case, a, valid) in rows {
-        assert_eq!(cw_agreement_valid(&a, d(TODAY)).is_ok(), valid, "{case}");
+        assert_eq!(
+            PsaRules::ConnectWise.agreement_counts(&a, d(TODAY)).is_ok(),
+            valid,
+            "{case}"
+        );
     }
 }
 
@@ -154,19 +169,19 @@ fn r_prov_2_only_agreements_valid_today_count() {
 fn r_prov_3_autotask_contract_payg_field_decides_every_line() {
     let mut a = agreement("a1");
     let l = line("l", "p", 3.0, None, None);
-    a.payg_flag = Some(true);
+    a.payg_field = payg(Some("Yes"));
     assert_eq!(
-        at_line_state(&a, &l, d(TODAY)),
+        PsaRules::Autotask.line_state(&a, &l, d(TODAY)),
         LineState::Active(LineKind::Payg)
     );
-    a.payg_flag = None;
+    a.payg_field = None;
     assert_eq!(
-        at_line_state(&a, &l, d(TODAY)),
+        PsaRules::Autotask.line_state(&a, &l, d(TODAY)),
         LineState::Active(LineKind::Prepaid)
     );
     a.end_date = Some(d("2026-11-01"));
     assert!(matches!(
-        at_line_state(&a, &l, d(TODAY)),
+        PsaRules::Autotask.line_state(&a, &l, d(TODAY)),
         LineState::Inactive(_)
     ));
 }
@@ -178,13 +193,12 @@ fn r_prov_3_autotask_contract_table_with_the_mixed_or_unknown_case() {
         end_date: Some(d("2027-01-31")),
         ..agreement("a1")
     };
-    let unclassified = "contract a1: its \"PAYG\" field is \"PAYG+PRE\", neither yes nor no";
     let l = line("l", "p", 3.0, None, None);
     let rows: [(&str, Agreement, LineState); 7] = [
         (
             "PAYG field yes -> every line PAYG",
             Agreement {
-                payg_flag: Some(true),
+                payg_field: payg(Some("Yes")),
                 ..base.clone()
             },
             LineState::Active(LineKind::Payg),
@@ -192,7 +206,7 @@ fn r_prov_3_autotask_contract_table_with_the_mixed_or_unknown_case() {
         (
             "PAYG field no -> prepaid",
             Agreement {
-                payg_flag: Some(false),
+                payg_field: payg(Some("No")),
                 ..base.clone()
             },
             LineState::Active(LineKind::Prepaid),
@@ -205,7 +219,7 @@ fn r_prov_3_autotask_contract_table_with_the_mixed_or_unknown_case() {
         (
             "mixed/unknown PAYG value -> not guessed, not counted",
             Agreement {
-                problem: Some(unclassified.into()),
+                payg_field: payg(Some("PAYG+PRE")),
                 ..base.clone()
             },
             LineState::Inactive("contract not classified as PAYG or prepaid"),
@@ -214,7 +228,7 @@ fn r_prov_3_autotask_contract_table_with_the_mixed_or_unknown_case() {
             "inactive status wins over an unknown PAYG value",
             Agreement {
                 cancelled: true,
-                problem: Some(unclassified.into()),
+                payg_field: payg(Some("PAYG+PRE")),
                 ..base.clone()
             },
             LineState::Inactive("contract inactive"),
@@ -237,7 +251,113 @@ fn r_prov_3_autotask_contract_table_with_the_mixed_or_unknown_case() {
         ),
     ];
     for (case, a, want) in rows {
-        assert_eq!(at_line_state(&a, &l, d(TODAY)), want, "{case}");
+        assert_eq!(
+            PsaRules::Autotask.line_state(&a, &l, d(TODAY)),
+            want,
+            "{case}"
+        );
+    }
+}
+
+/// The sync reads the lines of the agreements `PsaRules::agreement_counts` accepts (the
+/// snapshot's filter), and planning counts (or holds the company for) exactly those: a line
+/// read is never one planning ignores for a reason of the agreement, and planning never needs
+/// a line that was not read.
+#[test]
+fn r_prov_2_r_prov_3_planning_and_the_snapshot_filter_share_one_validity_decision() {
+    let base = Agreement {
+        no_end_date: false,
+        end_date: Some(d("2027-01-31")),
+        ..agreement("a1")
+    };
+    let rows: [(&str, Agreement); 10] = [
+        ("valid", base.clone()),
+        (
+            "cancelled",
+            Agreement {
+                cancelled: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "cancelled date passed",
+            Agreement {
+                cancelled_date: Some(d("2026-11-01")),
+                ..base.clone()
+            },
+        ),
+        (
+            "cancelled date later",
+            Agreement {
+                cancelled_date: Some(d("2026-12-01")),
+                ..base.clone()
+            },
+        ),
+        (
+            "not started",
+            Agreement {
+                start_date: Some(d("2026-12-01")),
+                ..base.clone()
+            },
+        ),
+        (
+            "ended",
+            Agreement {
+                end_date: Some(d("2026-11-21")),
+                ..base.clone()
+            },
+        ),
+        (
+            "ended, no-end flag",
+            Agreement {
+                end_date: Some(d("2026-11-21")),
+                no_end_date: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "PAYG yes",
+            Agreement {
+                payg_field: payg(Some("Yes")),
+                ..base.clone()
+            },
+        ),
+        (
+            "PAYG unknown",
+            Agreement {
+                payg_field: payg(Some("maybe")),
+                ..base.clone()
+            },
+        ),
+        (
+            "PAYG unknown, ended",
+            Agreement {
+                end_date: Some(d("2026-11-21")),
+                payg_field: payg(Some("maybe")),
+                ..base
+            },
+        ),
+    ];
+    for psa in [PsaKind::Connectwise, PsaKind::Autotask] {
+        for (case, a) in &rows {
+            let read = psa.rules().agreement_counts(a, d(TODAY)).is_ok();
+            let with_line = [AgreementWithLines {
+                agreement: a.clone(),
+                lines: vec![line("l1", "ws", 2.0, Some("2026-01-01"), None)],
+            }];
+            let counted = !active_lines(psa, &with_line, d(TODAY)).is_empty();
+            let held = psa.rules().agreement_problem(a, d(TODAY)).is_some();
+            assert_eq!(read, counted || held, "{psa} {case}");
+            assert!(!(counted && held), "{psa} {case}");
+            let mut p = partner();
+            p.psa = psa;
+            let plan = plan_company(
+                &p,
+                &snapshot(Some(&company()), None, &with_line, None, &[]),
+                d(TODAY),
+            );
+            assert_eq!(plan.problem.is_some(), held, "{psa} {case}");
+        }
     }
 }
 
@@ -861,7 +981,7 @@ fn r_prov_3_a_company_with_an_unclassified_contract_is_reported_and_left_alone()
     let rec = CompanyRecord::new("c1", "Acme", Mapping::Tenant("t1".into()));
     let items = items_now(Quota::hard(3.0));
     let mut bad = ws_payg();
-    bad[0].agreement.problem = Some("contract a1: its \"PAYG\" field is \"maybe\"".into());
+    bad[0].agreement.payg_field = payg(Some("maybe"));
 
     // mapped: no quota change (not even R-PROV-7 zeroing), the problem is on the plan and the
     // record (its last error)

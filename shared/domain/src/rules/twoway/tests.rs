@@ -84,9 +84,11 @@ fn contract(id: &str, payg: bool, lines: Vec<Line>) -> AgreementWithLines {
             no_end_date: false,
             cancelled: false,
             cancelled_date: None,
-            payg_flag: Some(payg),
             updated_at: None,
-            problem: None,
+            payg_field: Some(PaygField::Value {
+                name: "PAYG".into(),
+                value: Some(if payg { "Yes" } else { "No" }.into()),
+            }),
         },
         lines,
     }

@@ -5,10 +5,10 @@ use super::Scope;
 use super::SyncOptions;
 use crate::error::PortError;
 use crate::model::{
-    AgreementWithLines, CloudVendor, CompanyRecord, ItemKey, Mapping, Partner, PsaCompany, PsaKind,
+    AgreementWithLines, CloudVendor, CompanyRecord, ItemKey, Mapping, Partner, PsaCompany,
 };
 use crate::ports::{AgreementQuery, CompanyQuery, CompanyStore, PartnerClients, TenantWithItems};
-use crate::rules::{provisioning, twoway};
+use crate::rules::twoway;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -206,10 +206,7 @@ pub(super) async fn read_snapshot(
     let valid: Vec<_> = agreements
         .into_iter()
         .filter(|a| snap.considered.contains(&a.company_id))
-        .filter(|a| match partner.psa {
-            PsaKind::Connectwise => provisioning::cw_agreement_valid(a, today).is_ok(),
-            PsaKind::Autotask => !a.cancelled,
-        })
+        .filter(|a| partner.psa.rules().agreement_counts(a, today).is_ok())
         .collect();
     let lines = stream::iter(valid)
         .map(|a| async move {

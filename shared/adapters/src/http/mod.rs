@@ -1,13 +1,24 @@
 //! Outbound HTTP shared by the vendor adapters: one reqwest client, a concurrency cap, a request
 //! counter, and retries with jittered exponential backoff on 429 (honouring `Retry-After`), 5xx,
 //! timeouts and lost connections (R-REL-1). Requests go only to the adapter's configured origin.
+//!
+//! - [`errors`]: one status → [`PortError`] classification for every vendor;
+//! - [`retry`]: jittered exponential backoff within the policy's attempts and budget;
+//! - [`time`]: one parser for the vendors' timestamps.
 
-use backoff::backoff::Backoff;
+pub mod errors;
+pub mod retry;
+pub mod time;
+
+pub use errors::{ErrorDialect, Forbidden};
+pub use retry::{Backoff, Retry};
+pub use time::{parse_day, parse_time};
+
 use domain::{PortError, System};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 use url::Url;
 
@@ -64,6 +75,17 @@ impl Default for HttpSettings {
             timeout: Duration::from_secs(30),
             concurrency: 8,
         }
+    }
+}
+
+/// Whether a URL's host is this machine (127.0.0.0/8, ::1 or `localhost`, by the parsed host,
+/// never by a prefix of the text): the only place plain http may be used.
+pub fn is_loopback(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
@@ -170,19 +192,8 @@ impl Endpoint {
         idempotency: Idempotency,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response, PortError> {
-        let started = Instant::now();
-        let mut backoff = backoff::ExponentialBackoff {
-            initial_interval: self.retry.initial_backoff,
-            max_interval: self.retry.max_backoff,
-            randomization_factor: 0.5,
-            multiplier: 2.0,
-            max_elapsed_time: None,
-            ..Default::default()
-        };
-        backoff.reset();
-        let mut attempt = 0;
+        let mut retry = Retry::new(&self.retry, self.system, self.vendor);
         loop {
-            attempt += 1;
             let result = {
                 let _permit = self.limiter.acquire().await.expect("semaphore open");
                 self.counter.fetch_add(1, Ordering::Relaxed);
@@ -225,27 +236,7 @@ impl Endpoint {
                     })
                 }
             };
-            let wait = match retry_after {
-                Some(ra) if ra > self.retry.max_retry_after => {
-                    return Err(PortError::Transient {
-                        system: self.system,
-                        message: format!(
-                            "{why}; Retry-After {}s is beyond this run's budget",
-                            ra.as_secs()
-                        ),
-                    })
-                }
-                Some(ra) => ra,
-                None => backoff.next_backoff().unwrap_or(self.retry.max_backoff),
-            };
-            if attempt >= self.retry.max_attempts || started.elapsed() + wait > self.retry.budget {
-                return Err(PortError::Transient {
-                    system: self.system,
-                    message: format!("{why} (gave up after {attempt} attempts)"),
-                });
-            }
-            tracing::debug!(vendor = self.vendor, attempt, wait_ms = wait.as_millis() as u64, %why, "retrying");
-            tokio::time::sleep(wait).await;
+            retry.pause(why, retry_after).await?;
         }
     }
 }
@@ -268,5 +259,20 @@ pub fn snippet(body: &str) -> String {
         format!("{}…", b.chars().take(300).collect::<String>())
     } else {
         b.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_decided_by_the_parsed_host() {
+        let at = |s: &str| is_loopback(&Url::parse(s).unwrap());
+        assert!(at("http://127.0.0.1:4000/") && at("http://127.9.9.9/") && at("http://[::1]:80/"));
+        assert!(at("http://LOCALHOST:8080/x"));
+        assert!(!at("http://localhost.evil.example/"));
+        assert!(!at("http://127.0.0.1.evil.example/"));
+        assert!(!at("http://10.0.0.1/"));
     }
 }

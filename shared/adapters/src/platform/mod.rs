@@ -6,26 +6,31 @@
 //!   (`paging.cursors.after`); create with `customer_id` = PSA company id; update and delete with
 //!   `version` (409 → re-read and try again).
 //! - Offering items: GET, then PUT with each quota's `version`; a 409 re-reads and re-applies.
-//! - Errors: `{"error":{"code","message",…}}`.
+//! - Errors: `{"error":{"code","message",…}}`; the answers' shapes are in [`wire`].
 
-use crate::http::{snippet, Endpoint, HttpSettings, Idempotency};
+mod wire;
+
+use crate::http::{parse_time, Endpoint, ErrorDialect, HttpSettings, Idempotency};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::config::StorageLocation;
-use domain::model::{CurrentItem, ItemKey, Quota, Tenant};
+use domain::model::{ItemKey, Tenant};
 use domain::ports::{NewTenant, QuotaSet, TenantAdmin, TenantDirectory, TenantWithItems};
 use domain::rules::settings::PlatformCredentials;
 use domain::{PortError, PortResult, System};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use url::Url;
+use wire::{err, items_of, str_of, time_of, PlatformErrors, WireItem, WirePage, WireTenant};
+
+/// The `system` field of this adapter's log lines.
+const LOG_SYSTEM: &str = "platform";
 
 /// Tenants per page: a page with offering items is about 2 MB of JSON per 500 tenants.
 const PAGE: usize = 500;
@@ -35,214 +40,13 @@ const CONFLICT_RETRIES: u32 = 4;
 /// A platform client acting for one partner's API client.
 #[derive(Clone)]
 pub struct PlatformApi {
+    /// The partner this client acts for (in every log line of its calls).
+    partner: Arc<str>,
     ep: Endpoint,
     client_id: String,
     client_secret: Arc<SecretString>,
     partner_tenant: String,
     token: Arc<Mutex<Option<(SecretString, Instant)>>>,
-}
-
-fn err(status: StatusCode, body: &str, what: &str) -> PortError {
-    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let msg = v
-        .pointer("/error/message")
-        .and_then(Value::as_str)
-        .or_else(|| v.get("error_description").and_then(Value::as_str))
-        .map(str::to_owned)
-        .unwrap_or_else(|| snippet(body));
-    let message = format!("platform {what}: {msg} ({status})");
-    match status.as_u16() {
-        401 => PortError::Credentials {
-            system: System::Platform,
-            message: format!("{message} — check the API client id and secret"),
-        },
-        403 => PortError::Rejected {
-            system: System::Platform,
-            message: format!("{message} — the API client may not act on this tenant"),
-        },
-        404 => PortError::NotFound {
-            system: System::Platform,
-            message,
-        },
-        409 => PortError::Conflict {
-            system: System::Platform,
-            message,
-        },
-        429 | 500..=599 => PortError::Transient {
-            system: System::Platform,
-            message,
-        },
-        _ => PortError::Rejected {
-            system: System::Platform,
-            message,
-        },
-    }
-}
-
-/// A page of a cursor-paged list.
-#[derive(Deserialize)]
-struct WirePage<T> {
-    #[serde(default)]
-    timestamp: Option<String>,
-    #[serde(default)]
-    paging: Option<WirePaging>,
-    #[serde(default = "Vec::new")]
-    items: Vec<T>,
-}
-
-#[derive(Deserialize)]
-struct WirePaging {
-    #[serde(default)]
-    cursors: Option<WireCursors>,
-}
-
-#[derive(Deserialize)]
-struct WireCursors {
-    #[serde(default)]
-    after: Option<String>,
-}
-
-/// The fields of a listed tenant that we use (everything else is skipped while parsing).
-#[derive(Deserialize)]
-struct WireTenant {
-    id: String,
-    #[serde(default)]
-    parent_id: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    enabled: Option<bool>,
-    #[serde(default)]
-    customer_id: Option<String>,
-    #[serde(default)]
-    version: Option<u64>,
-    #[serde(default)]
-    update_lock: Option<WireLock>,
-    #[serde(default)]
-    ancestral_access: Option<bool>,
-    #[serde(default)]
-    pricing_mode: Option<String>,
-    #[serde(default)]
-    deleted_at: Option<String>,
-    #[serde(default)]
-    offering_items: Option<Vec<WireItem>>,
-}
-
-#[derive(Deserialize)]
-struct WireLock {
-    #[serde(default)]
-    enabled: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct WireItem {
-    name: String,
-    #[serde(default)]
-    infra_id: Option<String>,
-    #[serde(default)]
-    status: Option<i64>,
-    #[serde(default)]
-    quota: Option<WireQuota>,
-    #[serde(default)]
-    tenant_id: Option<String>,
-    #[serde(default)]
-    updated_at: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireQuota {
-    #[serde(default)]
-    value: Option<f64>,
-    #[serde(default)]
-    overage: Option<f64>,
-}
-
-impl WireItem {
-    fn into_domain(self) -> CurrentItem {
-        let (value, overage) = self.quota.map_or((None, None), |q| (q.value, q.overage));
-        CurrentItem {
-            key: ItemKey {
-                name: self.name,
-                infra_id: self.infra_id,
-            },
-            enabled: self.status == Some(1),
-            quota: Quota { value, overage },
-            updated_at: self.updated_at.as_deref().and_then(parse_time),
-        }
-    }
-}
-
-impl WireTenant {
-    fn into_domain(self) -> Option<TenantWithItems> {
-        Some(TenantWithItems {
-            items: self
-                .offering_items
-                .unwrap_or_default()
-                .into_iter()
-                .map(WireItem::into_domain)
-                .collect(),
-            tenant: Tenant {
-                id: self.id,
-                parent_id: self.parent_id,
-                name: self.name.unwrap_or_default(),
-                enabled: self.enabled.unwrap_or(true),
-                customer_id: self.customer_id.filter(|c| !c.is_empty()),
-                version: self.version.unwrap_or(0),
-                self_service: self.update_lock.and_then(|l| l.enabled).unwrap_or(false),
-                support_access: self.ancestral_access.unwrap_or(true),
-                pricing_mode: self.pricing_mode,
-                deleted: self.deleted_at.is_some(),
-            },
-        })
-    }
-}
-
-fn str_of(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn tenant_from(v: &Value) -> Option<Tenant> {
-    Some(Tenant {
-        id: str_of(v, "id")?,
-        parent_id: str_of(v, "parent_id"),
-        name: str_of(v, "name").unwrap_or_default(),
-        enabled: v.get("enabled").and_then(Value::as_bool).unwrap_or(true),
-        customer_id: str_of(v, "customer_id").filter(|c| !c.is_empty()),
-        version: v.get("version").and_then(Value::as_u64).unwrap_or(0),
-        self_service: v
-            .pointer("/update_lock/enabled")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        support_access: v
-            .get("ancestral_access")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
-        pricing_mode: str_of(v, "pricing_mode"),
-        deleted: v.get("deleted_at").is_some_and(|d| !d.is_null()),
-    })
-}
-
-/// Platform timestamps: RFC 3339, sometimes without a zone (then UTC).
-fn time_of(v: &Value, key: &str) -> Option<DateTime<Utc>> {
-    parse_time(v.get(key)?.as_str()?)
-}
-
-fn parse_time(t: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(t)
-        .map(|d| d.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|n| n.and_utc())
-        })
-}
-
-fn items_of(v: &Value) -> Vec<Value> {
-    v.get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
 }
 
 impl PlatformApi {
@@ -260,6 +64,7 @@ impl PlatformApi {
             }
         })?;
         Ok(PlatformApi {
+            partner: Arc::from(""),
             ep: Endpoint::new(System::Platform, "platform", client, origin, settings),
             client_id: creds.client_id.clone(),
             client_secret: Arc::new(creds.client_secret.clone()),
@@ -268,8 +73,10 @@ impl PlatformApi {
         })
     }
 
-    pub fn requests(&self) -> u64 {
-        self.ep.requests()
+    /// The partner this client acts for, named in the logs of its calls.
+    pub fn for_partner(mut self, partner: &str) -> Self {
+        self.partner = Arc::from(partner);
+        self
     }
 
     pub fn counter(&self) -> Arc<std::sync::atomic::AtomicU64> {
@@ -304,10 +111,8 @@ impl PlatformApi {
         if !status.is_success() {
             return Err(err(status, &text, "token"));
         }
-        let v: Value = serde_json::from_str(&text).map_err(|e| PortError::Rejected {
-            system: System::Platform,
-            message: format!("platform token: unexpected body: {e}"),
-        })?;
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| PlatformErrors.unexpected_body("token", e))?;
         let token = str_of(&v, "access_token").ok_or_else(|| PortError::Rejected {
             system: System::Platform,
             message: "platform token: no access_token in the answer".into(),
@@ -349,10 +154,10 @@ impl PlatformApi {
                 })
                 .await?;
             let status = resp.status();
-            let bytes = resp.bytes().await.map_err(|e| PortError::Transient {
-                system: System::Platform,
-                message: format!("platform {}: the answer broke off: {e}", url.path()),
-            })?;
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| PlatformErrors.broke_off(url.path(), e))?;
             if status == StatusCode::UNAUTHORIZED && !renewed {
                 renewed = true;
                 continue;
@@ -377,10 +182,8 @@ impl PlatformApi {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok((status, Value::Null));
         }
-        let v = serde_json::from_slice(&bytes).map_err(|e| PortError::Rejected {
-            system: System::Platform,
-            message: format!("platform {path}: unexpected body: {e}"),
-        })?;
+        let v =
+            serde_json::from_slice(&bytes).map_err(|e| PlatformErrors.unexpected_body(path, e))?;
         Ok((status, v))
     }
 
@@ -521,6 +324,11 @@ impl PlatformApi {
 
 #[async_trait]
 impl TenantDirectory for PlatformApi {
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM)
+    )]
     async fn check_login(&self) -> PortResult<String> {
         let v = self
             .get(&format!("api/2/clients/{}", self.client_id))
@@ -531,10 +339,20 @@ impl TenantDirectory for PlatformApi {
         })
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenants = ids.len())
+    )]
     async fn customers(&self, ids: &[String]) -> PortResult<(Vec<TenantWithItems>, String)> {
         self.customers_keeping(ids, &|_| true).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenants = ids.len())
+    )]
     async fn customers_keeping(
         &self,
         ids: &[String],
@@ -582,6 +400,11 @@ impl TenantDirectory for PlatformApi {
         Ok((out, stamp))
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, cursor = ?cursor)
+    )]
     async fn items_changed(
         &self,
         cursor: Option<&str>,
@@ -612,6 +435,11 @@ impl TenantDirectory for PlatformApi {
         Ok((out, ts))
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, company = %customer_id)
+    )]
     async fn find_customer(&self, customer_id: &str) -> PortResult<Option<TenantWithItems>> {
         let (all, _) = self.customers(&[]).await?;
         Ok(all
@@ -619,6 +447,11 @@ impl TenantDirectory for PlatformApi {
             .find(|t| !t.tenant.deleted && t.tenant.customer_id.as_deref() == Some(customer_id)))
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM)
+    )]
     async fn storage_locations(&self) -> PortResult<Vec<StorageLocation>> {
         let v = self
             .get(&format!("api/2/tenants/{}/locations", self.partner_tenant))
@@ -683,6 +516,11 @@ impl TenantDirectory for PlatformApi {
 
 #[async_trait]
 impl TenantAdmin for PlatformApi {
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, company = %req.customer_id)
+    )]
     async fn create_customer(&self, req: &NewTenant) -> PortResult<Tenant> {
         let body = json!({
             "name": req.name,
@@ -704,7 +542,7 @@ impl TenantAdmin for PlatformApi {
                 .await
             {
                 Ok((_, v)) => {
-                    break tenant_from(&v).ok_or_else(|| PortError::Rejected {
+                    break WireTenant::from_value(v).ok_or_else(|| PortError::Rejected {
                         system: System::Platform,
                         message: "platform created a tenant without an id".into(),
                     })?
@@ -745,6 +583,11 @@ impl TenantAdmin for PlatformApi {
         Ok(created)
     }
 
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenant = %tenant_id, items = items.len())
+    )]
     async fn set_quotas(
         &self,
         tenant_id: &str,
@@ -806,11 +649,21 @@ impl TenantAdmin for PlatformApi {
         })
     }
 
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenant = %tenant_id, enabled = enabled)
+    )]
     async fn set_enabled(&self, tenant_id: &str, enabled: bool) -> PortResult<()> {
         self.update_tenant(tenant_id, json!({"enabled": enabled}))
             .await
     }
 
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenant = %tenant_id)
+    )]
     async fn delete_tenant(&self, tenant_id: &str) -> PortResult<()> {
         for _ in 0..CONFLICT_RETRIES {
             let cur = match self.tenant_raw(tenant_id).await {
@@ -841,6 +694,11 @@ impl TenantAdmin for PlatformApi {
         })
     }
 
+    #[tracing::instrument(
+        level = "info",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenant = %tenant_id)
+    )]
     async fn switch_to_production(&self, tenant_id: &str) -> PortResult<()> {
         self.set_pricing_mode(tenant_id, "production").await
     }
