@@ -99,9 +99,12 @@
 //!   the next `updated_since` never misses changes made while paging. `updated_since` is
 //!   strict (`>`): with a pinned clock, advance it (`set_now`) before making the changes an
 //!   incremental listing should see.
-//! * `with_offering_items` / `expand_offering_items` / `with_infra_offering_items` all embed
-//!   the tenant's `offering_items` in `GET /tenants` (otherwise `offering_items: []`); the
-//!   "only tenants that have items" filtering the spec mentions is not modelled.
+//! * `GET /tenants`: `expand_offering_items=true` embeds each tenant's `offering_items`
+//!   (absent otherwise, as the spec's "if requested"); `with_offering_items=true` /
+//!   `with_infra_offering_items=true` only *filter* (tenants with count / infra items), as the
+//!   spec says. UNCONFIRMED, the stricter reading: "with items" means an enabled, live item.
+//!   [`PlatformFake::set_listings_embed_items`]`(false)` makes listings leave items out even
+//!   when expanded (to test clients that must fall back to `/tenants/{id}/offering_items`).
 //! * A client with no `parent_id`/`subtree_root_id`/`uuids` gets its own subtree.
 //! * Usages: one per offering item, `value == absolute_value`, `range_start` = first day of the
 //!   fake clock's month.

@@ -88,12 +88,11 @@ impl PfState {
                     json!([t.contact])
                 },
             );
-            let items: Vec<Value> = if with_items {
-                self.tenant_items(t).map(|i| self.item_json(i)).collect()
-            } else {
-                Vec::new()
-            };
-            m.insert("offering_items".into(), Value::Array(items));
+            // Only when asked for (`expand_offering_items`); absent otherwise.
+            if with_items {
+                let items: Vec<Value> = self.tenant_items(t).map(|i| self.item_json(i)).collect();
+                m.insert("offering_items".into(), Value::Array(items));
+            }
         }
         Value::Object(m)
     }
