@@ -100,9 +100,14 @@
 //!   strict (`>`): with a pinned clock, advance it (`set_now`) before making the changes an
 //!   incremental listing should see.
 //! * `GET /tenants`: `expand_offering_items=true` embeds each tenant's `offering_items`
-//!   (absent otherwise, as the spec's "if requested"); `with_offering_items=true` /
+//!   (`[]` otherwise: the batch schema requires the key); `with_offering_items=true` /
 //!   `with_infra_offering_items=true` only *filter* (tenants with count / infra items), as the
-//!   spec says. UNCONFIRMED, the stricter reading: "with items" means an enabled, live item.
+//!   parameters' documentation says. UNCONFIRMED: the `tenantBatch` schema's description says
+//!   `with_offering_items` returns the items — the fake takes the parameters' reading (the
+//!   stricter one for a client), and the product asks with `expand_offering_items` and reads a
+//!   tenant's items itself when a listing carries none, which works under either reading.
+//!   "With items" means an enabled, live item (UNCONFIRMED). Full-lod tenants carry invented
+//!   constant `brand_uuid`, `barrier: 0`, `default_idp_id`.
 //!   [`PlatformFake::set_listings_embed_items`]`(false)` makes listings leave items out even
 //!   when expanded (to test clients that must fall back to `/tenants/{id}/offering_items`).
 //! * A client with no `parent_id`/`subtree_root_id`/`uuids` gets its own subtree.

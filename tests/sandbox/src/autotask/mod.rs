@@ -204,9 +204,12 @@ impl AutotaskFake {
             },
         );
         let inner = Server::new(local, common, AtState::new());
-        let vendor = routes::router(inner.clone()).route_layer(
-            axum::middleware::from_fn_with_state(inner.common.clone(), common::track),
-        );
+        let (vendor, list) = routes::router(inner.clone());
+        let _ = inner.common.routes.set(list);
+        let vendor = vendor.route_layer(axum::middleware::from_fn_with_state(
+            inner.common.clone(),
+            common::track,
+        ));
         let app = common::control_router(inner.common.clone())
             .fallback_service(vendor)
             .layer(axum::middleware::from_fn(routes::canonicalize));

@@ -173,6 +173,11 @@ macro_rules! fake_handle {
             pub fn clear_now(&self) {
                 self.inner.common.clock.set(None)
             }
+            /// Every vendor route the fake serves, `(method, path template)` sorted, e.g.
+            /// `("GET", "/api/2/tenants/{id}")` (the `/_sandbox/*` control API is not listed).
+            pub fn routes(&self) -> Vec<(String, String)> {
+                self.inner.common.routes.get().cloned().unwrap_or_default()
+            }
         }
     };
 }

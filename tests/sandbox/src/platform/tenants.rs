@@ -8,7 +8,6 @@ use axum::{
     http::{HeaderMap, StatusCode, Uri},
     response::Response,
     routing::get,
-    Router,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,15 +23,15 @@ use super::{
     wire::bad_request,
     DEFAULT_LIMIT,
 };
-use crate::common;
+use crate::common::{self, Routes};
 
 /// The routes of this file (merged into [`super::routes::router`]).
-pub(super) fn routes() -> Router<Pf> {
-    Router::new()
-        .route("/api/2/tenants", get(list_tenants))
-        .route("/api/2/tenants/{id}", get(get_tenant))
-        .route("/api/2/tenants/{id}/children", get(tenant_children))
-        .route("/api/2/tenants/{id}/users", get(tenant_users))
+pub(super) fn routes() -> Routes<Pf> {
+    Routes::new()
+        .route("GET", "/api/2/tenants", get(list_tenants))
+        .route("GET", "/api/2/tenants/{id}", get(get_tenant))
+        .route("GET", "/api/2/tenants/{id}/children", get(tenant_children))
+        .route("GET", "/api/2/tenants/{id}/users", get(tenant_users))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
