@@ -490,9 +490,12 @@ async fn r_two_1_lines_are_added_once_and_quantities_are_absolute() {
         .unwrap();
     assert_eq!(f.units(line.parse().unwrap()), 0.0);
 
-    // A service or contract that does not exist is named.
-    let e = at.add_line(&kid, "999999").await.unwrap_err().to_string();
-    assert!(e.contains("999999"), "{e}");
+    // A service that does not exist is named: Autotask answers 200 `{"item": null}` for a
+    // missing id (its spec has no 404), which is "not found", not an empty service.
+    let e = at.add_line(&kid, "999999").await.unwrap_err();
+    assert!(matches!(e, PortError::NotFound { .. }), "{e}");
+    assert!(e.to_string().contains("999999"), "{e}");
+    assert_eq!(f.contract_services(k).len(), 1, "nothing was added");
 }
 
 #[tokio::test]

@@ -45,6 +45,15 @@
 //!   contains`, strings in quotes with `*` wildcard, bare numbers/`True`/`False`/`null`,
 //!   `[datetime]`, `/` references, `lastUpdated` alias, `and`/`or`/parentheses; unknown
 //!   top-level fields and syntax errors → 400. String comparisons are case-insensitive.
+//! * `childConditions` (same language) filters on child collections (`types/id = 1`,
+//!   `communicationItems/value like "*@acme.test"`; a record matches when any element does),
+//!   ANDed with `conditions`, on lists and `count`. UNCONFIRMED, the stricter reading: a
+//!   collection field in `conditions`, or a non-collection field in `childConditions` → 400.
+//! * `fields=id,name,status/id` returns partial records (lists and single records; paths
+//!   through arrays keep that field of each element); an unknown field → 400 (UNCONFIRMED).
+//!   `customFieldConditions` is ignored (the fake has no custom fields).
+//! * Catalog items carry the schema's required `subcategory` and `type` references (invented
+//!   values: `{1, "Cloud Services"}` and `{1, "Service"}`).
 //! * Navigable paging (`page`, `pageSize` default 25, max 1000) with an RFC 5988 `Link` header
 //!   (`first`/`prev` when not on page 1, `next`/`last` when not on the last page);
 //!   forward-only paging (`pagination-type: forward-only`, `pageId` = `id > pageId`, ordered by
@@ -77,7 +86,8 @@
 //!   zone-less UTC form `2026-11-22T00:00:00.000000`; the envelope `timestamp` is RFC 3339
 //!   (`…Z`). `updated_since` accepts both.
 //! * `POST /api/2/users` answers **200** (as the vendor spec documents), `check_login`
-//!   204/409, `send-activation-email` 204.
+//!   204/409, `send-activation-email` 204; the spec gives that operation no request body, so
+//!   any body (even `{}`) → 400 (UNCONFIRMED: the stricter reading).
 //!
 //! ## Simplified / invented
 //! * One application (`6e6d758d-8e74-3ae3-ac84-50eb0dff12eb`), one edition (`standard`), a
@@ -89,19 +99,32 @@
 //!   the next `updated_since` never misses changes made while paging. `updated_since` is
 //!   strict (`>`): with a pinned clock, advance it (`set_now`) before making the changes an
 //!   incremental listing should see.
-//! * `with_offering_items` / `expand_offering_items` / `with_infra_offering_items` all embed
-//!   the tenant's `offering_items` in `GET /tenants` (otherwise `offering_items: []`); the
-//!   "only tenants that have items" filtering the spec mentions is not modelled.
+//! * `GET /tenants`: `expand_offering_items=true` embeds each tenant's `offering_items`
+//!   (`[]` otherwise: the batch schema requires the key); `with_offering_items=true` /
+//!   `with_infra_offering_items=true` only *filter* (tenants with count / infra items), as the
+//!   parameters' documentation says. UNCONFIRMED: the `tenantBatch` schema's description says
+//!   `with_offering_items` returns the items — the fake takes the parameters' reading (the
+//!   stricter one for a client), and the product asks with `expand_offering_items` and reads a
+//!   tenant's items itself when a listing carries none, which works under either reading.
+//!   "With items" means an enabled, live item (UNCONFIRMED). Full-lod tenants carry invented
+//!   constant `brand_uuid`, `barrier: 0`, `default_idp_id`.
+//!   [`PlatformFake::set_listings_embed_items`]`(false)` makes listings leave items out even
+//!   when expanded (to test clients that must fall back to `/tenants/{id}/offering_items`).
 //! * A client with no `parent_id`/`subtree_root_id`/`uuids` gets its own subtree.
 //! * Usages: one per offering item, `value == absolute_value`, `range_start` = first day of the
 //!   fake clock's month.
 //! * ConnectWise: a company's primary contact is a `company/contacts` record
 //!   (`communicationItems[{type:{name:"Email"}, value, communicationType:"Email",
-//!   defaultFlag:true}]`) referenced by the company's `defaultContact {id, name}`. `fields`,
-//!   `childConditions`, `customFieldConditions` are ignored. Agreement status is computed when
+//!   defaultFlag:true}]`) referenced by the company's `defaultContact {id, name}`. Agreement status is computed when
 //!   the agreement is written. Id ranges differ per entity (companies from 19300, contacts
 //!   7000, agreements 500, additions 3000, products 100) so id mix-ups show up.
-//! * No rate limiting unless injected with [`Faults`]; tickets/boards/notes are not faked.
+//! * Writes a PSA user makes: `POST`/`PATCH` of `company/companies`, `company/contacts`,
+//!   `finance/agreements`, `service/tickets` (201/200 with the record; required fields and
+//!   references checked as the schema says, see `connectwise/entity_writes.rs`). A contact
+//!   posted with `defaultFlag: true` becomes its company's `defaultContact` (invented).
+//!   Tickets have invented boards (`Help Desk`, `Alerts`), statuses (`New`, `In Progress`,
+//!   `>Closed` — closing sets `closedFlag`) and priorities; notes and board routes are not faked.
+//! * No rate limiting unless injected with [`Faults`].
 //!   (The Autotask fake does model its vendor's hourly threshold and thread limit.)
 //!
 //! ## Counting
@@ -138,7 +161,8 @@ pub use autotask::{
 pub use common::{Fault, FaultKind, Faults, Stats};
 pub use connectwise::{
     ConnectWiseFake, CwAddition, CwAgreement, CwCatalogItem, CwCommunicationItem, CwCompany,
-    CwCompanyRef, CwContact, CwInfo, CwProductRef, CwRef, NewAddition, NewAgreement, NewCompany,
+    CwCompanyRef, CwContact, CwInfo, CwProductRef, CwRef, CwTicket, NewAddition, NewAgreement,
+    NewCompany,
 };
 pub use platform::{PartnerAccount, PlatformFake};
 

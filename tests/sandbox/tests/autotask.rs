@@ -503,8 +503,10 @@ async fn query_filters_table() {
 #[tokio::test]
 async fn records_shapes_and_get_by_id() {
     let at = At::new().await;
-    at.fake
-        .set_now(Utc.with_ymd_and_hms(2026, 11, 22, 8, 30, 15).unwrap());
+    at.fake.set_now(
+        Utc.with_ymd_and_hms(2026, 11, 22, 8, 30, 15).unwrap()
+            + chrono::Duration::microseconds(123_456),
+    );
     let company = at.fake.add_company(AtNewCompany {
         name: "Acme".into(),
         company_type: None,
@@ -537,15 +539,18 @@ async fn records_shapes_and_get_by_id() {
         assert!(c.get(k).is_some(), "company lacks {k}: {c}");
     }
     assert_eq!(c["companyType"], 1);
-    assert_eq!(c["lastTrackedModifiedDateTime"], "2026-11-22T08:30:15");
+    assert_eq!(
+        c["lastTrackedModifiedDateTime"], "2026-11-22T08:30:15.123Z",
+        "milliseconds and Z, like real answers"
+    );
 
     let (_, b) = at.get(&format!("contracts/{contract}")).await;
     let k = &b["item"];
     assert_eq!(k["companyID"], company);
     assert_eq!(k["contractType"], 7);
     assert_eq!(k["status"], 1);
-    assert_eq!(k["startDate"], "2026-11-01T00:00:00");
-    assert_eq!(k["endDate"], "2027-10-31T00:00:00");
+    assert_eq!(k["startDate"], "2026-11-01T00:00:00.000Z");
+    assert_eq!(k["endDate"], "2027-10-31T00:00:00.000Z");
     assert_eq!(k["isDefaultContract"], false);
     assert_eq!(
         k["userDefinedFields"],
@@ -581,8 +586,8 @@ async fn records_shapes_and_get_by_id() {
     let units = b["items"].as_array().unwrap();
     assert_eq!(units.len(), 12, "one record per monthly period");
     assert_eq!(units[0]["units"], 3, "integral units are JSON integers");
-    assert_eq!(units[0]["startDate"], "2026-11-01T00:00:00");
-    assert_eq!(units[0]["endDate"], "2026-11-30T00:00:00");
+    assert_eq!(units[0]["startDate"], "2026-11-01T00:00:00.000Z");
+    assert_eq!(units[0]["endDate"], "2026-11-30T00:00:00.000Z");
     assert_eq!(units[0]["approveAndPostDate"], Value::Null);
     for key in ["contractID", "serviceID", "price", "cost"] {
         assert!(units[0].get(key).is_some(), "{key}");
@@ -615,16 +620,21 @@ async fn records_shapes_and_get_by_id() {
     let (_, b) = at.get(&format!("Companies/{company}/Contacts")).await;
     assert_eq!(b["items"].as_array().unwrap().len(), 1);
 
-    // missing ids
+    // missing ids: 200 with a null item (the spec lists no 404)
     let (s, b) = at.get("Companies/999999999").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b, json!({"item": null}));
+    let (s, b) = at.get(&format!("Companies/{contract}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["item"], Value::Null, "ids do not overlap across entities");
+    let (s, b) = at
+        .get(&format!("Companies/{company}/Contacts/999999"))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["item"], Value::Null);
+    let (s, b) = at.get("Companies/not-a-number").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     error_text(&b);
-    let (s, _) = at.get(&format!("Companies/{contract}")).await;
-    assert_eq!(
-        s,
-        StatusCode::NOT_FOUND,
-        "ids do not overlap across entities"
-    );
     // distinct id ranges
     assert_ne!(company, contract);
     assert_ne!(service, cs);
@@ -1040,8 +1050,8 @@ async fn writes_contract_services_and_adjustments() {
     let items = b["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{b}");
     assert_eq!(items[0]["units"], 8);
-    assert_eq!(items[0]["startDate"], "2026-03-10T00:00:00");
-    assert_eq!(items[0]["endDate"], "2026-03-31T00:00:00");
+    assert_eq!(items[0]["startDate"], "2026-03-10T00:00:00.000Z");
+    assert_eq!(items[0]["endDate"], "2026-03-31T00:00:00.000Z");
     let march: Vec<_> = at
         .fake
         .service_units(cs)
@@ -1356,7 +1366,7 @@ async fn faults_like_the_other_fakes() {
     let (_, b) = at.get(&format!("Companies/{}", b["itemId"])).await;
     assert_eq!(
         b["item"]["lastTrackedModifiedDateTime"],
-        "2026-07-01T00:00:00"
+        "2026-07-01T00:00:00.000Z"
     );
 }
 

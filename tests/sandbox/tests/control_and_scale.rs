@@ -185,7 +185,7 @@ async fn scale_10k() {
             Some(a) => rb.query(&[("after", a)]),
             None => rb.query(&[
                 ("subtree_root_id", p.tenant_id.as_str()),
-                ("with_offering_items", "true"),
+                ("expand_offering_items", "true"),
             ]),
         };
         let page: Value = rb.send().await.unwrap().json().await.unwrap();

@@ -284,7 +284,7 @@ async fn tenant_paging_and_updated_since() {
             Some(a) => rb.query(&[("after", a.as_str())]),
             None => rb.query(&[
                 ("subtree_root_id", pf.partner.tenant_id.as_str()),
-                ("with_offering_items", "true"),
+                ("expand_offering_items", "true"),
             ]),
         };
         let page = pf.json(rb).await;
@@ -332,6 +332,54 @@ async fn tenant_paging_and_updated_since() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn with_offering_items_filters_and_expand_offering_items_embeds() {
+    let pf = Pf::new().await;
+    let partner = pf.partner.tenant_id.clone();
+    let on = pf.fake.add_customer(&partner, "On", None);
+    let off = pf.fake.add_customer(&partner, "Off", None);
+    pf.fake.set_status_by_hand(&on, "workstations", None, true);
+    let list = |q: &'static str| {
+        let rb = pf
+            .get("tenants")
+            .query(&[("parent_id", partner.as_str())])
+            .query(&[(q, "true")]);
+        pf.json(rb)
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // with_offering_items only filters: tenants that have count items, none embedded
+    let page = list("with_offering_items").await;
+    assert_eq!(ids(&page), vec![on.clone()]);
+    assert_eq!(page["items"][0]["offering_items"], json!([]), "{page}");
+    // no tenant has an enabled infra item
+    let page = list("with_infra_offering_items").await;
+    assert_eq!(ids(&page), Vec::<String>::new());
+    // expand_offering_items embeds every tenant's items
+    let page = list("expand_offering_items").await;
+    assert_eq!(ids(&page), vec![on.clone(), off.clone()]);
+    for t in page["items"].as_array().unwrap() {
+        assert_eq!(t["offering_items"].as_array().unwrap().len(), 8, "{t}");
+    }
+    // the test switch: listings without items, the per-tenant read still has them
+    pf.fake.set_listings_embed_items(false);
+    let page = list("expand_offering_items").await;
+    assert_eq!(page["items"][0]["offering_items"], json!([]));
+    let items = pf
+        .json(
+            pf.get(&format!("tenants/{on}/offering_items"))
+                .query(&[("edition", "*")]),
+        )
+        .await;
+    assert_eq!(items["items"].as_array().unwrap().len(), 8);
 }
 
 #[tokio::test]
@@ -536,17 +584,19 @@ async fn catalogue_infra_usages_users() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
+    let activation = format!(
+        "users/{}/send-activation-email",
+        user["id"].as_str().unwrap()
+    );
+    // the operation takes no body: `{}` is refused (and sends nothing)
     let r = pf
-        .req(
-            Method::POST,
-            &format!(
-                "users/{}/send-activation-email",
-                user["id"].as_str().unwrap()
-            ),
-        )
+        .req(Method::POST, &activation)
+        .json(&json!({}))
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = pf.req(Method::POST, &activation).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         pf.fake.activation_emails(),

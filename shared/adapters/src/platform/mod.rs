@@ -2,8 +2,9 @@
 //!
 //! - Token: `POST /api/2/idp/token` (client credentials, Basic auth), cached until shortly before
 //!   `expires_in`, renewed once on a 401.
-//! - Tenants: list with `parent_id` / `uuids` / `with_offering_items`, cursor paging
-//!   (`paging.cursors.after`); create with `customer_id` = PSA company id; update and delete with
+//! - Tenants: list with `parent_id` / `uuids` and `expand_offering_items=true` (the spec's
+//!   `with_offering_items` only filters), cursor paging (`paging.cursors.after`); a tenant the
+//!   listing carries no items for is read with `GET /tenants/{id}/offering_items`; create with `customer_id` = PSA company id; update and delete with
 //!   `version` (409 → re-read and try again).
 //! - Offering items: GET, then PUT with each quota's `version`; a 409 re-reads and re-applies.
 //! - Errors: `{"error":{"code","message",…}}`; the answers' shapes are in [`wire`].
@@ -310,7 +311,8 @@ impl PlatformApi {
         self.call(
             Method::POST,
             &format!("api/2/users/{uid}/send-activation-email"),
-            Some(&json!({})),
+            // The operation defines no request body.
+            None,
             Idempotency::Safe,
         )
         .await?;
@@ -367,7 +369,7 @@ impl TenantDirectory for PlatformApi {
             let (tenants, ts) = self
                 .list(
                     &format!(
-                        "api/2/tenants?parent_id={}&with_offering_items=true&limit={PAGE}",
+                        "api/2/tenants?parent_id={}&expand_offering_items=true&limit={PAGE}",
                         self.partner_tenant
                     ),
                     to_domain,
@@ -380,7 +382,7 @@ impl TenantDirectory for PlatformApi {
                 let (tenants, ts) = self
                     .list(
                         &format!(
-                            "api/2/tenants?uuids={}&with_offering_items=true",
+                            "api/2/tenants?uuids={}&expand_offering_items=true",
                             chunk.join(",")
                         ),
                         to_domain,
@@ -393,6 +395,16 @@ impl TenantDirectory for PlatformApi {
             }
         }
         out.retain(|t| t.tenant.parent_id.as_deref() == Some(self.partner_tenant.as_str()));
+        // Defensive: a listing that carries no items for a tenant (an API that does not
+        // expand them) is completed with that tenant's own item read.
+        for t in out
+            .iter_mut()
+            .filter(|t| t.items.is_empty() && !t.tenant.deleted)
+        {
+            t.items = self.tenant_items(&t.tenant.id).await?;
+            t.items.retain(|i| keep(&i.key));
+            t.items.shrink_to_fit();
+        }
         Ok((out, stamp))
     }
 
@@ -721,6 +733,21 @@ impl TenantAdmin for PlatformApi {
 }
 
 impl PlatformApi {
+    /// `GET /tenants/{id}/offering_items?edition=*`: one tenant's items (the fallback when a
+    /// listing carries none).
+    async fn tenant_items(&self, tenant_id: &str) -> PortResult<Vec<domain::model::CurrentItem>> {
+        let v = self
+            .get(&format!(
+                "api/2/tenants/{tenant_id}/offering_items?edition=*"
+            ))
+            .await?;
+        Ok(items_of(&v)
+            .into_iter()
+            .filter_map(|i| serde_json::from_value::<WireItem>(i).ok())
+            .map(WireItem::into_domain)
+            .collect())
+    }
+
     /// `PUT /tenants/{id}/pricing` with `mode`, at the current pricing version (re-read on 409).
     async fn put_pricing_mode(&self, tenant_id: &str, mode: &str) -> PortResult<()> {
         let path = format!("api/2/tenants/{tenant_id}/pricing");

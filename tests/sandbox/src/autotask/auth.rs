@@ -14,7 +14,7 @@ use super::{
     state::AtState,
     WINDOW_MINUTES,
 };
-use crate::common::{self, lock, whole_seconds, Server};
+use crate::common::{self, lock, whole_millis, Server};
 
 pub(super) struct Ctx {
     pub(super) now: DateTime<Utc>,
@@ -78,7 +78,7 @@ impl Server<AtState> {
         f: impl FnOnce(&mut AtState, &Ctx) -> Result<Value, Response>,
     ) -> Response {
         let ctx = Ctx {
-            now: whole_seconds(self.common.clock.now()),
+            now: whole_millis(self.common.clock.now()),
         };
         let out = {
             let mut st = lock(&self.state);

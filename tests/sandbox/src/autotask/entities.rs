@@ -11,9 +11,10 @@ pub(super) enum Entity {
     ContractServiceAdjustments,
     Services,
     BillingCodes,
+    Tickets,
 }
 
-pub(super) const ALL_ENTITIES: [Entity; 8] = [
+pub(super) const ALL_ENTITIES: [Entity; 9] = [
     Entity::Companies,
     Entity::Contacts,
     Entity::Contracts,
@@ -22,6 +23,7 @@ pub(super) const ALL_ENTITIES: [Entity; 8] = [
     Entity::ContractServiceAdjustments,
     Entity::Services,
     Entity::BillingCodes,
+    Entity::Tickets,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +176,22 @@ const BILLING_CODE_FIELDS: &[FieldDef] = &[
     fd("useType", Ty::Int, RO | PICK),
 ];
 
+const TICKET_FIELDS: &[FieldDef] = &[
+    fd("id", Ty::Long, RO),
+    fd("ticketNumber", Ty::Str, RO),
+    fd("title", Ty::Str, REQ),
+    fd("description", Ty::Str, 0),
+    fr("companyID", REQ, "Company"),
+    fr("contactID", 0, "Contact"),
+    fr("contractID", 0, "Contract"),
+    fd("queueID", Ty::Int, PICK),
+    fd("status", Ty::Int, REQ | PICK),
+    fd("priority", Ty::Int, REQ | PICK),
+    fd("dueDateTime", Ty::Date, 0),
+    fd("createDate", Ty::Date, RO),
+    fd("lastActivityDate", Ty::Date, RO),
+];
+
 const SERVICE_FIELDS: &[FieldDef] = &[
     fd("id", Ty::Long, RO),
     fd("name", Ty::Str, REQ),
@@ -200,6 +218,7 @@ impl Entity {
             Entity::ContractServiceAdjustments => "ContractServiceAdjustments",
             Entity::Services => "Services",
             Entity::BillingCodes => "BillingCodes",
+            Entity::Tickets => "Tickets",
         }
     }
     /// Singular name (entityInformation `name`, error messages).
@@ -213,6 +232,7 @@ impl Entity {
             Entity::ContractServiceAdjustments => "ContractServiceAdjustment",
             Entity::Services => "Service",
             Entity::BillingCodes => "BillingCode",
+            Entity::Tickets => "Ticket",
         }
     }
     pub(super) fn fields(self) -> &'static [FieldDef] {
@@ -225,6 +245,7 @@ impl Entity {
             Entity::ContractServiceAdjustments => CONTRACT_SERVICE_ADJUSTMENT_FIELDS,
             Entity::Services => SERVICE_FIELDS,
             Entity::BillingCodes => BILLING_CODE_FIELDS,
+            Entity::Tickets => TICKET_FIELDS,
         }
     }
     pub(super) fn field(self, name: &str) -> Option<&'static FieldDef> {
@@ -245,16 +266,23 @@ impl Entity {
         matches!(
             self,
             Entity::Companies
+                | Entity::Contacts
                 | Entity::Contracts
                 | Entity::ContractServices
                 | Entity::ContractServiceAdjustments
                 | Entity::Services
+                | Entity::Tickets
         )
     }
     pub(super) fn can_update(self) -> bool {
         matches!(
             self,
-            Entity::Companies | Entity::Contracts | Entity::ContractServices | Entity::Services
+            Entity::Companies
+                | Entity::Contacts
+                | Entity::Contracts
+                | Entity::ContractServices
+                | Entity::Services
+                | Entity::Tickets
         )
     }
 }

@@ -14,11 +14,11 @@ use super::{
     state::{ApiUser, AtState, UdfDef},
     AutotaskFake, DEFAULT_BILLING_CODE_ID, DEFAULT_OWNER_RESOURCE_ID, RECURRING_SERVICE,
 };
-use crate::common::{lock, num_json, whole_seconds};
+use crate::common::{lock, num_json, whole_millis};
 
 impl AutotaskFake {
     fn with<R>(&self, f: impl FnOnce(&mut AtState, DateTime<Utc>) -> R) -> R {
-        let now = whole_seconds(self.inner.common.clock.now());
+        let now = whole_millis(self.inner.common.clock.now());
         let mut st = lock(&self.inner.state);
         f(&mut st, now)
     }
@@ -227,10 +227,10 @@ impl AutotaskFake {
                     );
                 }
             }
-            let start = c.start_date.map(whole_seconds).unwrap_or_else(|| {
+            let start = c.start_date.map(whole_millis).unwrap_or_else(|| {
                 at_midnight(now.date_naive().with_day(1).expect("first of month"))
             });
-            let end = c.end_date.map(whole_seconds).unwrap_or_else(|| {
+            let end = c.end_date.map(whole_millis).unwrap_or_else(|| {
                 at_midnight(
                     start
                         .date_naive()

@@ -15,7 +15,9 @@
 //!   (or missing) integration code → 500 `{"errors":["IntegrationCode is invalid."]}`.
 //! * **Query**: `POST /{Entity}/query` `{maxRecords, includeFields, filter}` and
 //!   `GET /{Entity}/query?search={json}`; `…/query/count` (GET or POST) → `{queryCount}`;
-//!   `GET /{Entity}/{id}` → `{item}`. Ops `eq noteq gt gte lt lte beginsWith endsWith
+//!   `GET /{Entity}/{id}` → `{item}`; a well-formed id naming no record (or a record of another
+//!   parent) → **200 `{"item": null}`** (the spec lists 200/401/403 only; the public client
+//!   reads a null item as "not found"); a non-numeric id → 404 (UNCONFIRMED). Ops `eq noteq gt gte lt lte beginsWith endsWith
 //!   contains exist notExist in notIn`, groups `and`/`or` with nested `items`, top-level
 //!   filters ANDed, `udf:true` filters a UDF by name. Field and op names are case-insensitive,
 //!   string comparisons too (SQL collation). `maxRecords` 1..=500 (default 500, also the page
@@ -24,9 +26,13 @@
 //!   (validation errors included), as the notes describe.
 //! * **Writes** return 200 `{itemId}`. PATCH is sparse and takes the `id` in the body
 //!   (`PATCH /V1.0/Companies`, as in the Swagger). Child entities are written through the
-//!   parent: `POST/PATCH /Contracts/{parentId}/Services`,
+//!   parent: `POST/PATCH /Contracts/{parentId}/Services`, `POST/PATCH
+//!   /Companies/{parentId}/Contacts` (root `Contacts` is read-only, as in the Swagger),
 //!   `POST /Contracts/{parentId}/ServiceAdjustments` (or `POST /ContractServiceAdjustments`);
-//!   root `ContractServices` and `ContractServiceUnits` are read-only.
+//!   root `ContractServices` and `ContractServiceUnits` are read-only. `POST/PATCH /Tickets`
+//!   (query/get too): UNCONFIRMED required fields `title`, `companyID`, `status`, `priority`
+//!   (the swagger names none); invented picklists status (1 New, 5 Complete, 8 In Progress),
+//!   priority (1 High, 2 Medium, 3 Low, 4 Critical), queueID (5 Client Portal, 8 Level I).
 //! * **Recurring-service model** (vendor entity pages): a ContractService can only be added to
 //!   a Recurring Service contract (`contractType` 7); it carries **no quantity**. Units live in
 //!   `ContractServiceUnits`, one per billing period (by the contract's `contractPeriodType`,
@@ -50,8 +56,10 @@
 //!   values (like a tenant admin would); HTTP writes must use existing values.
 //! * Every record carries every UDF defined for its entity (`userDefinedFields:[{name,
 //!   value}]`, `value` null when unset).
-//! * Datetimes are emitted zone-less UTC with whole seconds (`2026-11-22T00:00:00`); input
-//!   accepts that form, fractional seconds, RFC 3339 (`…Z`, offsets) and plain dates.
+//! * Datetimes are emitted as real answers carry them: UTC with milliseconds and `Z`
+//!   (`2026-11-22T10:00:00.123Z`; the fake clock's milliseconds are kept). UNCONFIRMED: date-only
+//!   fields (`startDate`, …) use the same form (`2026-11-01T00:00:00.000Z`). Input accepts that
+//!   form, zone-less UTC (`2026-11-22T00:00:00`), RFC 3339 offsets and plain dates.
 //! * **Limits**: requests are counted in a rolling 60-minute window (fake clock) against
 //!   `externalRequestThreshold` (default 10,000, [`AutotaskFake::set_threshold`]), per
 //!   database (= per fake, shared by all API users and integrations, as the vendor doc says;
@@ -137,6 +145,7 @@ mod auth;
 mod entities;
 mod errors;
 mod handle;
+mod people_writes;
 mod query;
 mod reads;
 mod records;
@@ -152,7 +161,7 @@ use std::{io, net::SocketAddr, sync::Arc};
 pub use records::{
     at_format, AtBillingCode, AtCompany, AtContact, AtContract, AtContractService,
     AtContractServiceAdjustment, AtContractServiceUnit, AtNewCompany, AtNewContract, AtService,
-    AtUdf,
+    AtTicket, AtUdf,
 };
 
 use crate::common::{self, Common, EndpointLimit, Server};
@@ -195,9 +204,12 @@ impl AutotaskFake {
             },
         );
         let inner = Server::new(local, common, AtState::new());
-        let vendor = routes::router(inner.clone()).route_layer(
-            axum::middleware::from_fn_with_state(inner.common.clone(), common::track),
-        );
+        let (vendor, list) = routes::router(inner.clone());
+        let _ = inner.common.routes.set(list);
+        let vendor = vendor.route_layer(axum::middleware::from_fn_with_state(
+            inner.common.clone(),
+            common::track,
+        ));
         let app = common::control_router(inner.common.clone())
             .fallback_service(vendor)
             .layer(axum::middleware::from_fn(routes::canonicalize));

@@ -142,10 +142,14 @@ impl Server<AtState> {
                 )
             };
             let n = id.trim().parse::<i64>().map_err(|_| not_found())?;
-            let v = st.rows(e).json(n).ok_or_else(not_found)?;
+            // A well-formed id that names no record answers 200 `{"item": null}` (the spec lists
+            // 200/401/403 only; the public clients read a null item as "not found").
+            let Some(v) = st.rows(e).json(n) else {
+                return Ok(json!({ "item": null }));
+            };
             if let Some((field, parent)) = scope {
                 if v.get(field).and_then(Value::as_i64) != parent.trim().parse::<i64>().ok() {
-                    return Err(not_found());
+                    return Ok(json!({ "item": null }));
                 }
             }
             Ok(json!({ "item": v }))

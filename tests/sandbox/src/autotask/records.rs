@@ -1,18 +1,19 @@
 //! Wire records of the fake Autotask (field names as in the vendor Swagger), the zone-less
-//! `2026-11-22T00:00:00` datetime format, and the inputs of the handle's `add_*` methods.
+//! `2026-11-22T00:00:00.000Z` datetime format, and the inputs of the handle's `add_*` methods.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{impl_record, whole_seconds};
+use crate::common::{impl_record, whole_millis};
 
 // ---------------------------------------------------------------------------------------------
-// Wire datetime format: "2026-11-22T00:00:00"
+// Wire datetime format: "2026-11-22T00:00:00.123Z"
 // ---------------------------------------------------------------------------------------------
 
-/// Formats a datetime the way Autotask returns it (zone-less UTC, whole seconds).
+/// Formats a datetime the way Autotask answers carry it (UTC, milliseconds, `Z`:
+/// `2026-11-22T10:00:00.123Z`). Inputs are accepted with or without zone and fractions.
 pub fn at_format(d: &DateTime<Utc>) -> String {
-    d.format("%Y-%m-%dT%H:%M:%S").to_string()
+    d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 pub(super) fn at_midnight(d: NaiveDate) -> DateTime<Utc> {
@@ -20,7 +21,7 @@ pub(super) fn at_midnight(d: NaiveDate) -> DateTime<Utc> {
 }
 
 pub(super) fn parse_dt(s: &str) -> Option<DateTime<Utc>> {
-    crate::conditions::parse_datetime(s.trim()).map(whole_seconds)
+    crate::conditions::parse_datetime(s.trim()).map(whole_millis)
 }
 
 mod at_time {
@@ -268,7 +269,35 @@ pub struct AtNewContract {
     pub udfs: Vec<(String, String)>,
 }
 
+/// `Tickets` record (written only through the API; `ticketNumber` `T{yyyymmdd}.{nnnn}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AtTicket {
+    pub id: i64,
+    pub ticket_number: String,
+    pub title: String,
+    pub description: Option<String>,
+    #[serde(rename = "companyID")]
+    pub company_id: i64,
+    #[serde(rename = "contactID")]
+    pub contact_id: Option<i64>,
+    #[serde(rename = "contractID")]
+    pub contract_id: Option<i64>,
+    #[serde(rename = "queueID")]
+    pub queue_id: Option<i64>,
+    pub status: i64,
+    pub priority: i64,
+    #[serde(with = "at_time_opt")]
+    pub due_date_time: Option<DateTime<Utc>>,
+    #[serde(with = "at_time")]
+    pub create_date: DateTime<Utc>,
+    #[serde(with = "at_time")]
+    pub last_activity_date: DateTime<Utc>,
+}
+
 impl_record! {
+    AtContact: |r, now| r.last_modified_date = now;
+    AtTicket: |r, now| r.last_activity_date = now;
     AtCompany: |r, now| r.last_tracked_modified_date_time = now;
     AtContract: |r, now| r.last_modified_date_time = now;
     AtService: |r, now| r.last_modified_date = now;

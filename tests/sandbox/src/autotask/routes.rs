@@ -20,7 +20,7 @@ use super::{
     state::AtState,
     WINDOW_MINUTES, ZONE_NAME,
 };
-use crate::common::{self, lock, QueryParams, Server};
+use crate::common::{self, lock, QueryParams, Routes, Server};
 
 pub(super) type At = Arc<Server<AtState>>;
 
@@ -40,6 +40,7 @@ const CANONICAL_SEGMENTS: &[&str] = &[
     "ContractServiceAdjustments",
     "Services",
     "BillingCodes",
+    "Tickets",
     "ServiceAdjustments",
     "ServiceUnits",
     "query",
@@ -126,14 +127,20 @@ pub(super) fn endpoint_key(req: &Request) -> Option<String> {
     Some(format!("{code} {entity}"))
 }
 
-pub(super) fn router(inner: At) -> Router {
-    let mut r: Router<At> = Router::new()
-        .route(&format!("{V1}/ZoneInformation"), get(zone_information))
+pub(super) fn router(inner: At) -> (Router, Vec<(String, String)>) {
+    let mut r: Routes<At> = Routes::new()
         .route(
+            "GET",
+            &format!("{V1}/ZoneInformation"),
+            get(zone_information),
+        )
+        .route(
+            "GET",
             "/ATServicesRest/VersionInformation",
             get(version_information),
         )
         .route(
+            "GET",
             &format!("{V1}/ThresholdInformation"),
             get(threshold_information),
         );
@@ -141,14 +148,17 @@ pub(super) fn router(inner: At) -> Router {
         let base = format!("{V1}/{}", e.name());
         r = r
             .route(
+                "GET",
                 &format!("{base}/entityInformation"),
                 get(move |State(s): State<At>, h: HeaderMap| async move { s.entity_info(e, &h) }),
             )
             .route(
+                "GET",
                 &format!("{base}/entityInformation/fields"),
                 get(move |State(s): State<At>, h: HeaderMap| async move { s.field_info(e, &h) }),
             )
             .route(
+                "GET",
                 &format!("{base}/entityInformation/userDefinedFields"),
                 get(move |State(s): State<At>, h: HeaderMap| async move { s.udf_info(e, &h) }),
             );
@@ -162,6 +172,7 @@ pub(super) fn router(inner: At) -> Router {
                 format!("{base}/query")
             };
             r = r.route(
+                "GET POST",
                 &path,
                 get(
                     move |State(s): State<At>, h: HeaderMap, uri: Uri| async move {
@@ -176,6 +187,7 @@ pub(super) fn router(inner: At) -> Router {
             );
         }
         r = r.route(
+            "GET",
             &format!("{base}/{{id}}"),
             get(
                 move |State(s): State<At>, h: HeaderMap, Path(id): Path<String>| async move {
@@ -185,8 +197,14 @@ pub(super) fn router(inner: At) -> Router {
         );
     }
     // Root writes.
-    for e in [Entity::Companies, Entity::Contracts, Entity::Services] {
+    for e in [
+        Entity::Companies,
+        Entity::Contracts,
+        Entity::Services,
+        Entity::Tickets,
+    ] {
         r = r.route(
+            "POST PATCH",
             &format!("{V1}/{}", e.name()),
             post(
                 move |State(s): State<At>, h: HeaderMap, body: Bytes| async move {
@@ -201,6 +219,7 @@ pub(super) fn router(inner: At) -> Router {
         );
     }
     r = r.route(
+        "POST",
         &format!("{V1}/ContractServiceAdjustments"),
         post(
             |State(s): State<At>, h: HeaderMap, body: Bytes| async move {
@@ -220,26 +239,29 @@ pub(super) fn router(inner: At) -> Router {
         } else {
             "companyID"
         };
+        let mut list_methods = "GET";
         let mut list = get(
             move |State(s): State<At>, h: HeaderMap, uri: Uri, Path(p): Path<String>| async move {
                 s.child_list(e, scope_field, &p, &h, &uri)
             },
         );
-        if e == Entity::ContractServices {
+        if matches!(e, Entity::ContractServices | Entity::Contacts) {
+            list_methods = "GET POST PATCH";
             list = list
                 .post(
-                    |State(s): State<At>, h: HeaderMap, Path(p): Path<String>, body: Bytes| async move {
-                        s.write(Entity::ContractServices, Some(&p), false, &h, &body)
+                    move |State(s): State<At>, h: HeaderMap, Path(p): Path<String>, body: Bytes| async move {
+                        s.write(e, Some(&p), false, &h, &body)
                     },
                 )
                 .patch(
-                    |State(s): State<At>, h: HeaderMap, Path(p): Path<String>, body: Bytes| async move {
-                        s.write(Entity::ContractServices, Some(&p), true, &h, &body)
+                    move |State(s): State<At>, h: HeaderMap, Path(p): Path<String>, body: Bytes| async move {
+                        s.write(e, Some(&p), true, &h, &body)
                     },
                 );
         }
         r =
-            r.route(&base, list).route(
+            r.route(list_methods, &base, list).route(
+                "GET",
                 &format!("{base}/{{childId}}"),
                 get(
                     move |State(s): State<At>,
@@ -251,6 +273,7 @@ pub(super) fn router(inner: At) -> Router {
             );
     }
     r = r.route(
+        "POST",
         &format!("{V1}/Contracts/{{id}}/ServiceAdjustments"),
         post(
             |State(s): State<At>, h: HeaderMap, Path(p): Path<String>, body: Bytes| async move {
@@ -258,16 +281,19 @@ pub(super) fn router(inner: At) -> Router {
             },
         ),
     );
-    r.fallback(|uri: Uri| async move {
-        at_error(
-            StatusCode::NOT_FOUND,
-            &format!(
-                "The requested resource does not exist or is not supported by this entity: {}",
-                uri.path()
-            ),
-        )
-    })
-    .with_state(inner)
+    let (router, list) = r.into_parts();
+    let router = router
+        .fallback(|uri: Uri| async move {
+            at_error(
+                StatusCode::NOT_FOUND,
+                &format!(
+                    "The requested resource does not exist or is not supported by this entity: {}",
+                    uri.path()
+                ),
+            )
+        })
+        .with_state(inner);
+    (router, list)
 }
 
 async fn zone_information(State(s): State<At>, uri: Uri) -> Response {

@@ -10,7 +10,7 @@ use super::{
     entities::Entity,
     records::{
         AtBillingCode, AtCompany, AtContact, AtContract, AtContractService,
-        AtContractServiceAdjustment, AtContractServiceUnit, AtService, AtUdf,
+        AtContractServiceAdjustment, AtContractServiceUnit, AtService, AtTicket, AtUdf,
     },
     DEFAULT_BILLING_CODE_ID, DEFAULT_THRESHOLD, RECURRING_SERVICE, WINDOW_MINUTES,
 };
@@ -47,6 +47,7 @@ pub(super) struct AtState {
     pub(super) udfs: BTreeMap<Entity, Vec<UdfDef>>,
     pub(super) companies: Table<AtCompany>,
     pub(super) contacts: Table<AtContact>,
+    pub(super) tickets: Table<AtTicket>,
     pub(super) contracts: Table<AtContract>,
     /// Children of their contract.
     pub(super) contract_services: Table<AtContractService>,
@@ -115,6 +116,18 @@ impl AtState {
         );
         picklists.insert((Entity::Services, "periodType"), picks(PERIOD_TYPES));
         picklists.insert(
+            (Entity::Tickets, "status"),
+            picks(&[(1, "New"), (5, "Complete"), (8, "In Progress")]),
+        );
+        picklists.insert(
+            (Entity::Tickets, "priority"),
+            picks(&[(1, "High"), (2, "Medium"), (3, "Low"), (4, "Critical")]),
+        );
+        picklists.insert(
+            (Entity::Tickets, "queueID"),
+            picks(&[(5, "Client Portal"), (8, "Level I Support")]),
+        );
+        picklists.insert(
             (Entity::BillingCodes, "useType"),
             picks(&[
                 (1, "Work Type"),
@@ -139,6 +152,7 @@ impl AtState {
             udfs,
             companies: Table::new(174),
             contacts: Table::new(30_682_000),
+            tickets: Table::new(9_100_000),
             contracts: Table::new(29_684_000),
             contract_services: Table::new(51_000_000),
             units: Table::new(72_000_000),
@@ -281,6 +295,7 @@ impl AtState {
             Entity::ContractServiceAdjustments => &self.adjustments,
             Entity::Services => &self.services,
             Entity::BillingCodes => &self.billing_codes,
+            Entity::Tickets => &self.tickets,
         }
     }
 }

@@ -7,7 +7,7 @@ use super::{
     entities::Entity,
     records::{
         at_midnight, AtBillingCode, AtCompany, AtContact, AtContract, AtContractService,
-        AtContractServiceAdjustment, AtContractServiceUnit, AtService,
+        AtContractServiceAdjustment, AtContractServiceUnit, AtService, AtTicket,
     },
     routes::canonical_path,
     state::AtState,
@@ -45,6 +45,7 @@ fn field_tables_match_records() {
     );
     check(Entity::Services, keys::<AtService>());
     check(Entity::BillingCodes, keys::<AtBillingCode>());
+    check(Entity::Tickets, keys::<AtTicket>());
 }
 
 #[test]

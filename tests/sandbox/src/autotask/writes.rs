@@ -28,12 +28,7 @@ fn write_input(
     let parent_id = match parent.map(|p| p.trim().parse::<i64>()) {
         None => None,
         Some(Ok(p)) => Some(p),
-        Some(Err(_)) => {
-            return Err(at_error(
-                StatusCode::NOT_FOUND,
-                "Parent Contract was not found.",
-            ))
-        }
+        Some(Err(_)) => return Err(at_error(StatusCode::NOT_FOUND, "Parent was not found.")),
     };
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok((parent_id, m)),
@@ -77,6 +72,11 @@ impl Server<AtState> {
                 Entity::Companies => write_company(st, &w),
                 Entity::Contracts => write_contract(st, &w),
                 Entity::Services => write_service(st, &w),
+                Entity::Tickets => super::people_writes::write_ticket(st, &w),
+                Entity::Contacts => {
+                    let company = parent_id.expect("child route");
+                    super::people_writes::write_contact(st, company, &w)
+                }
                 Entity::ContractServices => {
                     let parent_id = parent_id.expect("child route");
                     parent_contract(st, parent_id)?;
@@ -295,11 +295,11 @@ fn body_id(body: &Map<String, Value>) -> Result<i64, String> {
     }
 }
 
-fn from_json<T: DeserializeOwned>(v: Value) -> Result<T, String> {
+pub(super) fn from_json<T: DeserializeOwned>(v: Value) -> Result<T, String> {
     serde_json::from_value(v).map_err(|e| format!("Invalid record: {e}"))
 }
 
-fn check_pick(st: &AtState, e: Entity, field: &str, value: i64) -> Result<(), String> {
+pub(super) fn check_pick(st: &AtState, e: Entity, field: &str, value: i64) -> Result<(), String> {
     if st.pick_valid(e, field, value) {
         Ok(())
     } else {
@@ -310,18 +310,18 @@ fn check_pick(st: &AtState, e: Entity, field: &str, value: i64) -> Result<(), St
 }
 
 /// A create (`POST`) or sparse update (`PATCH`, id in the body) of a root entity.
-struct RootWrite<'a> {
-    e: Entity,
-    body: &'a Map<String, Value>,
-    update: bool,
-    now: DateTime<Utc>,
+pub(super) struct RootWrite<'a> {
+    pub(super) e: Entity,
+    pub(super) body: &'a Map<String, Value>,
+    pub(super) update: bool,
+    pub(super) now: DateTime<Utc>,
 }
 
 /// The steps every root write shares: start from `fresh` without the `must_send` fields (a
 /// create has no defaults for them) or from the current JSON (an update), overlay the body,
 /// check the required fields, let `build` make and validate the record (it gets the updated
 /// id), then stamp and store it.
-fn save_root<T: Record + DeserializeOwned>(
+pub(super) fn save_root<T: Record + DeserializeOwned>(
     st: &mut AtState,
     w: &RootWrite<'_>,
     table: fn(&mut AtState) -> &mut Table<T>,

@@ -113,9 +113,15 @@ impl QueryParams {
     }
 }
 
-/// Drops sub-second precision (the PSA vendors emit whole seconds).
+/// Drops sub-second precision (ConnectWise emits whole seconds).
 pub(crate) fn whole_seconds(d: DateTime<Utc>) -> DateTime<Utc> {
     d.with_nanosecond(0).unwrap_or(d)
+}
+
+/// Drops sub-millisecond precision (Autotask emits milliseconds).
+pub(crate) fn whole_millis(d: DateTime<Utc>) -> DateTime<Utc> {
+    d.with_nanosecond(d.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(d)
 }
 
 /// Integral numbers as JSON integers (like the vendors), others as floats.
@@ -166,6 +172,11 @@ macro_rules! fake_handle {
             /// Back to system time.
             pub fn clear_now(&self) {
                 self.inner.common.clock.set(None)
+            }
+            /// Every vendor route the fake serves, `(method, path template)` sorted, e.g.
+            /// `("GET", "/api/2/tenants/{id}")` (the `/_sandbox/*` control API is not listed).
+            pub fn routes(&self) -> Vec<(String, String)> {
+                self.inner.common.routes.get().cloned().unwrap_or_default()
             }
         }
     };

@@ -6,6 +6,7 @@
 
 mod faults;
 mod http;
+mod routes;
 mod serve;
 mod table;
 
@@ -31,9 +32,10 @@ use serde::{Deserialize, Serialize};
 
 pub use faults::{Fault, FaultKind, Faults};
 pub(crate) use http::{
-    basic_credentials, fake_handle, json_response, num_json, raw_json, whole_seconds,
+    basic_credentials, fake_handle, json_response, num_json, raw_json, whole_millis, whole_seconds,
     with_retry_after, QueryParams, Server,
 };
+pub(crate) use routes::Routes;
 use serve::ConnKill;
 pub(crate) use serve::{assemble, bind, spawn};
 pub(crate) use table::{impl_record, JsonRows, Record, Table};
@@ -110,6 +112,8 @@ pub(crate) struct Common {
     error_fn: ErrorFn,
     endpoint_limit: Option<EndpointLimit>,
     per_endpoint: Mutex<HashMap<String, usize>>,
+    /// The vendor routes `(method, path template)` the fake serves (set once, when started).
+    pub(crate) routes: std::sync::OnceLock<Vec<(String, String)>>,
 }
 
 impl Common {
@@ -129,6 +133,7 @@ impl Common {
             error_fn,
             endpoint_limit,
             per_endpoint: Mutex::new(HashMap::new()),
+            routes: std::sync::OnceLock::new(),
         })
     }
     pub(crate) fn stats(&self) -> Stats {

@@ -146,7 +146,11 @@ pub(crate) fn spawn(listener: TcpListener, app: Router) {
 }
 
 /// Adds the tracking middleware to the vendor routes and merges in the control API.
-pub(crate) fn assemble(vendor: Router, common: &Arc<Common>) -> Router {
+pub(crate) fn assemble(
+    (vendor, routes): (Router, Vec<(String, String)>),
+    common: &Arc<Common>,
+) -> Router {
+    let _ = common.routes.set(routes);
     vendor
         .route_layer(axum::middleware::from_fn_with_state(common.clone(), track))
         .merge(control_router(common.clone()))

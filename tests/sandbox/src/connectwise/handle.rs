@@ -126,6 +126,14 @@ impl ConnectWiseFake {
                 identifier: identifier.to_string(),
                 description: description.to_string(),
                 customer_description: description.to_string(),
+                subcategory: CwRef {
+                    id: 1,
+                    name: "Cloud Services".into(),
+                },
+                item_type: CwRef {
+                    id: 1,
+                    name: "Service".into(),
+                },
                 inactive_flag: false,
                 product_class: "Agreement".into(),
                 recurring_flag: true,
@@ -146,13 +154,12 @@ impl ConnectWiseFake {
                 .companies
                 .get(a.company_id)
                 .and_then(|c| c.default_contact.clone());
-            let status = if a.cancelled_flag {
-                "Cancelled"
-            } else if !a.no_ending_date_flag && a.end_date.is_some_and(|e| e < now) {
-                "Expired"
-            } else {
-                "Active"
-            };
+            let status = super::entity_writes::agreement_status(
+                a.cancelled_flag,
+                a.no_ending_date_flag,
+                a.end_date,
+                now,
+            );
             i.agreements.insert(|id| CwAgreement {
                 id,
                 name: a.name,

@@ -3,10 +3,12 @@
 //! Layout: `records.rs` wire records and `add_*` inputs · `state.rs` one instance per login
 //! company, its entity tables and the list resources · `handle.rs` the test-control methods of
 //! [`ConnectWiseFake`] · `routes.rs` the router · `auth.rs` Basic auth and the request wrapper
-//! · `query.rs` `conditions`, `orderBy`, paging, `count` · `writes.rs` callbacks and additions
+//! · `query.rs` `conditions`, `orderBy`, paging, `count` · `writes.rs` callbacks and additions · `entity_writes.rs` POST/PATCH of companies,
+//! contacts, agreements and tickets
 //! · `errors.rs` the vendor's error bodies.
 
 mod auth;
+mod entity_writes;
 mod errors;
 mod handle;
 mod query;
@@ -19,7 +21,8 @@ use std::{io, net::SocketAddr, sync::Arc};
 
 pub use records::{
     cw_format, CwAddition, CwAgreement, CwCatalogItem, CwCommunicationItem, CwCompany,
-    CwCompanyRef, CwContact, CwInfo, CwProductRef, CwRef, NewAddition, NewAgreement, NewCompany,
+    CwCompanyRef, CwContact, CwInfo, CwProductRef, CwRef, CwTicket, NewAddition, NewAgreement,
+    NewCompany,
 };
 
 use crate::common::{self, Common, Server};

@@ -127,37 +127,18 @@ impl Server<CwState> {
                 Err(e) => return ListOut::Done(e),
             };
             let fields = res.fields();
-            let expr: Option<Expr> = match q.get("conditions") {
-                None => None,
-                Some(c) => match conditions::parse(c) {
-                    Ok(e) => {
-                        if let Some(p) = e
-                            .paths()
-                            .into_iter()
-                            .find(|p| !fields.iter().any(|f| f.eq_ignore_ascii_case(&p[0])))
-                        {
-                            return ListOut::Done(invalid(
-                                res.label(),
-                                "conditions",
-                                &format!(
-                                    "Cannot find property '{}' on {}.",
-                                    p.join("/"),
-                                    res.label()
-                                ),
-                            ));
-                        }
-                        Some(e)
-                    }
-                    Err(err) => {
-                        return ListOut::Done(invalid(
-                            res.label(),
-                            "conditions",
-                            &format!("conditions is invalid: {err}"),
-                        ))
-                    }
-                },
+            let (expr, child) = match record_filter(&q, res) {
+                Ok(f) => f,
+                Err(e) => return ListOut::Done(e),
             };
-            let matches = |v: &Value| expr.as_ref().is_none_or(|e| e.matches(v));
+            let projection = match projection(&q, res) {
+                Ok(p) => p,
+                Err(e) => return ListOut::Done(e),
+            };
+            let matches = |v: &Value| {
+                expr.as_ref().is_none_or(|e| e.matches(v))
+                    && child.as_ref().is_none_or(|e| e.matches(v))
+            };
             if count_only {
                 let n = inst
                     .rows_from(res, i64::MIN)
@@ -261,7 +242,10 @@ impl Server<CwState> {
                     .collect::<Vec<_>>()
                     .join(", ")
             });
-            ListOut::Page(page.into_iter().cloned().collect(), link)
+            ListOut::Page(
+                page.into_iter().map(|v| project(v, &projection)).collect(),
+                link,
+            )
         })
     }
 
@@ -269,20 +253,145 @@ impl Server<CwState> {
         &self,
         codebase: &str,
         headers: &HeaderMap,
+        uri: &Uri,
         res: Res,
         parent: Option<&str>,
         id: &str,
     ) -> Response {
+        let q = QueryParams::from_uri(uri);
         self.with_instance(codebase, headers, |inst, _| {
             let res = match Self::resolve(inst, res, parent) {
                 Ok(r) => r,
                 Err(e) => return e,
             };
+            let projection = match projection(&q, res) {
+                Ok(p) => p,
+                Err(e) => return e,
+            };
             match parse_id(id).and_then(|n| inst.row(res, n)) {
-                Some(v) => common::json_response(StatusCode::OK, v),
+                Some(v) => common::json_response(StatusCode::OK, &project(v, &projection)),
                 None => not_found(res, id),
             }
         })
+    }
+}
+
+/// `conditions` (top-level and reference fields) and `childConditions` (collection fields,
+/// e.g. `types/id = 1`, `communicationItems/value like "*@acme.test"`) of a list request.
+/// A collection in `conditions`, a non-collection in `childConditions`, an unknown field or a
+/// syntax error → 400 (UNCONFIRMED: the stricter reading of the vendor's split).
+fn record_filter(q: &QueryParams, res: Res) -> Result<(Option<Expr>, Option<Expr>), Response> {
+    let fields = res.fields();
+    let collections = res.collection_fields();
+    let is = |list: &[String], p: &[String]| list.iter().any(|f| f.eq_ignore_ascii_case(&p[0]));
+    let parse = |param: &str, child: bool| -> Result<Option<Expr>, Response> {
+        let Some(c) = q.get(param) else {
+            return Ok(None);
+        };
+        let e = conditions::parse(c)
+            .map_err(|err| invalid(res.label(), param, &format!("{param} is invalid: {err}")))?;
+        for p in e.paths() {
+            let problem = if !is(&fields, p) {
+                Some(format!(
+                    "Cannot find property '{}' on {}.",
+                    p.join("/"),
+                    res.label()
+                ))
+            } else if child && (!is(&collections, p) || p.len() < 2) {
+                Some(format!(
+                    "'{}' is not a field of a child collection of {}.",
+                    p.join("/"),
+                    res.label()
+                ))
+            } else if !child && is(&collections, p) {
+                Some(format!(
+                    "'{}' is a collection; filter it with childConditions.",
+                    p.join("/")
+                ))
+            } else {
+                None
+            };
+            if let Some(m) = problem {
+                return Err(invalid(res.label(), param, &m));
+            }
+        }
+        Ok(Some(e))
+    };
+    Ok((parse("conditions", false)?, parse("childConditions", true)?))
+}
+
+/// `fields=id,name,status/id`: the paths a partial response keeps (`None` = whole records).
+/// An unknown top-level field → 400 (UNCONFIRMED).
+fn projection(q: &QueryParams, res: Res) -> Result<Option<Vec<Vec<String>>>, Response> {
+    let Some(f) = q.get("fields").filter(|f| !f.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let known = res.fields();
+    let mut out = Vec::new();
+    for part in f.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let path: Vec<String> = part.split('/').map(str::to_string).collect();
+        match known.iter().find(|k| k.eq_ignore_ascii_case(&path[0])) {
+            Some(k) if k != "lastUpdated" => {
+                let mut path = path;
+                path[0] = k.clone();
+                out.push(path);
+            }
+            _ => {
+                return Err(invalid(
+                    res.label(),
+                    "fields",
+                    &format!("Cannot find property '{part}' on {}.", res.label()),
+                ))
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The partial record of `fields` (paths through arrays keep the field of each element).
+fn project(v: &Value, paths: &Option<Vec<Vec<String>>>) -> Value {
+    let Some(paths) = paths else {
+        return v.clone();
+    };
+    let mut out = Value::Object(Default::default());
+    for p in paths {
+        merge_path(&mut out, v, p);
+    }
+    out
+}
+
+fn merge_path(out: &mut Value, src: &Value, path: &[String]) {
+    let Some((head, rest)) = path.split_first() else {
+        return;
+    };
+    let Some(child) = conditions::get_ci(src, head) else {
+        return;
+    };
+    let Some(obj) = out.as_object_mut() else {
+        return;
+    };
+    if rest.is_empty() || child.is_null() {
+        obj.insert(head.clone(), child.clone());
+        return;
+    }
+    match child {
+        Value::Array(items) => {
+            let slot = obj
+                .entry(head.clone())
+                .or_insert_with(|| Value::Array(vec![json!({}); items.len()]));
+            if let Value::Array(slots) = slot {
+                for (s, item) in slots.iter_mut().zip(items) {
+                    merge_path(s, item, rest);
+                }
+            }
+        }
+        Value::Object(_) => {
+            let slot = obj.entry(head.clone()).or_insert_with(|| json!({}));
+            merge_path(slot, child, rest);
+        }
+        other => {
+            obj.insert(head.clone(), other.clone());
+        }
     }
 }
 

@@ -180,9 +180,34 @@ pub struct CwCatalogItem {
     pub identifier: String,
     pub description: String,
     pub customer_description: String,
+    /// `ProductSubCategoryReference` (required by the schema); the sandbox files every item
+    /// under `{id: 1, name: "Cloud Services"}`.
+    pub subcategory: CwRef,
+    /// `ProductTypeReference` (required by the schema); always `{id: 1, name: "Service"}`.
+    #[serde(rename = "type")]
+    pub item_type: CwRef,
     pub inactive_flag: bool,
     pub product_class: String,
     pub recurring_flag: bool,
+    #[serde(rename = "_info")]
+    pub info: CwInfo,
+}
+
+/// `service/tickets` record (written only through the API).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CwTicket {
+    pub id: i64,
+    pub summary: String,
+    /// `ServiceTicket | ProjectTicket | ProjectIssue`.
+    pub record_type: String,
+    pub board: CwRef,
+    pub status: CwRef,
+    pub priority: CwRef,
+    pub company: CwCompanyRef,
+    pub contact: Option<CwRef>,
+    pub initial_description: Option<String>,
+    pub closed_flag: bool,
     #[serde(rename = "_info")]
     pub info: CwInfo,
 }
@@ -238,4 +263,5 @@ impl_record! {
     CwAgreement: |r, now| r.info = CwInfo::at(now);
     CwAddition: |r, now| r.info = CwInfo::at(now);
     CwCatalogItem: |r, now| r.info = CwInfo::at(now);
+    CwTicket: |r, now| r.info = CwInfo::at(now);
 }

@@ -18,22 +18,23 @@ use super::{
     state::{CwState, Res},
     writes::Write,
 };
-use crate::common::{self, lock, Server};
+use crate::common::{self, lock, Routes, Server};
 
 pub(super) type Cw = Arc<Server<CwState>>;
 
 const API: &str = "/{codebase}/apis/3.0";
 
-pub(super) fn router(inner: Cw) -> Router {
-    let mut r: Router<Cw> = Router::new()
-        .route("/login/companyinfo/{company}", get(company_info))
-        .route(&format!("{API}/system/info"), get(system_info));
+pub(super) fn router(inner: Cw) -> (Router, Vec<(String, String)>) {
+    let mut r: Routes<Cw> = Routes::new()
+        .route("GET", "/login/companyinfo/{company}", get(company_info))
+        .route("GET", &format!("{API}/system/info"), get(system_info));
     for (path, res) in [
         ("company/companies", Res::Companies),
         ("company/contacts", Res::Contacts),
         ("finance/agreements", Res::Agreements),
         ("procurement/catalog", Res::Catalog),
         ("system/callbacks", Res::Callbacks),
+        ("service/tickets", Res::Tickets),
     ] {
         let base = format!("{API}/{path}");
         let mut list = get(
@@ -42,11 +43,37 @@ pub(super) fn router(inner: Cw) -> Router {
             },
         );
         let mut one = get(
-            move |State(s): State<Cw>, Path((cb, id)): Path<(String, String)>, h: HeaderMap| async move {
-                s.get_one(&cb, &h, res, None, &id)
-            },
+            move |State(s): State<Cw>,
+                  Path((cb, id)): Path<(String, String)>,
+                  h: HeaderMap,
+                  uri: Uri| async move { s.get_one(&cb, &h, &uri, res, None, &id) },
         );
+        let (mut list_methods, mut one_methods) = ("GET", "GET");
+        if matches!(
+            res,
+            Res::Companies | Res::Contacts | Res::Agreements | Res::Tickets
+        ) {
+            (list_methods, one_methods) = ("GET POST", "GET PATCH");
+            list =
+                list.post(
+                    move |State(s): State<Cw>,
+                          Path(cb): Path<String>,
+                          h: HeaderMap,
+                          body: Bytes| async move {
+                        s.entity_write(&cb, &h, res, None, &body)
+                    },
+                );
+            one = one.patch(
+                move |State(s): State<Cw>,
+                      Path((cb, id)): Path<(String, String)>,
+                      h: HeaderMap,
+                      body: Bytes| async move {
+                    s.entity_write(&cb, &h, res, Some(&id), &body)
+                },
+            );
+        }
         if res == Res::Callbacks {
+            (list_methods, one_methods) = ("GET POST", "GET PUT DELETE");
             list = list.post(
                 |State(s): State<Cw>, Path(cb): Path<String>, h: HeaderMap, body: Bytes| async move {
                     s.callback_write(&cb, &h, None, &body)
@@ -68,8 +95,9 @@ pub(super) fn router(inner: Cw) -> Router {
                 );
         }
         r =
-            r.route(&base, list)
+            r.route(list_methods, &base, list)
                 .route(
+                    "GET",
                     &format!("{base}/count"),
                     get(
                         move |State(s): State<Cw>,
@@ -80,11 +108,12 @@ pub(super) fn router(inner: Cw) -> Router {
                         },
                     ),
                 )
-                .route(&format!("{base}/{{id}}"), one);
+                .route(one_methods, &format!("{base}/{{id}}"), one);
     }
     let add = format!("{API}/finance/agreements/{{parentId}}/additions");
     r = r
         .route(
+            "GET POST",
             &add,
             get(
                 |State(s): State<Cw>,
@@ -104,6 +133,7 @@ pub(super) fn router(inner: Cw) -> Router {
             ),
         )
         .route(
+            "GET",
             &format!("{add}/count"),
             get(
                 |State(s): State<Cw>,
@@ -115,12 +145,14 @@ pub(super) fn router(inner: Cw) -> Router {
             ),
         )
         .route(
+            "GET PUT PATCH DELETE",
             &format!("{add}/{{id}}"),
             get(
                 |State(s): State<Cw>,
                  Path((cb, p, id)): Path<(String, String, String)>,
-                 h: HeaderMap| async move {
-                    s.get_one(&cb, &h, Res::Additions(0), Some(&p), &id)
+                 h: HeaderMap,
+                 uri: Uri| async move {
+                    s.get_one(&cb, &h, &uri, Res::Additions(0), Some(&p), &id)
                 },
             )
             .put(
@@ -145,15 +177,18 @@ pub(super) fn router(inner: Cw) -> Router {
                  h: HeaderMap| async move { s.addition_delete(&cb, &h, &p, &id) },
             ),
         );
-    r.fallback(|| async {
-        cw_error(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            "The requested resource does not exist.",
-            Value::Null,
-        )
-    })
-    .with_state(inner)
+    let (router, list) = r.into_parts();
+    let router = router
+        .fallback(|| async {
+            cw_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "The requested resource does not exist.",
+                Value::Null,
+            )
+        })
+        .with_state(inner);
+    (router, list)
 }
 
 async fn company_info(State(s): State<Cw>, Path(company): Path<String>) -> Response {

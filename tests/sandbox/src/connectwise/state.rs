@@ -6,7 +6,9 @@ use std::{collections::BTreeMap, ops::Bound};
 use serde_json::{json, Value};
 
 use super::{
-    records::{CwAddition, CwAgreement, CwCatalogItem, CwCompany, CwCompanyRef, CwContact, CwRef},
+    records::{
+        CwAddition, CwAgreement, CwCatalogItem, CwCompany, CwCompanyRef, CwContact, CwRef, CwTicket,
+    },
     CODEBASE,
 };
 use crate::common::{JsonRows, Table};
@@ -24,6 +26,7 @@ pub(super) struct Instance {
     pub(super) additions: Table<CwAddition>,
     pub(super) products: Table<CwCatalogItem>,
     pub(super) callbacks: Table<Value>,
+    pub(super) tickets: Table<CwTicket>,
     pub(super) statuses: BTreeMap<String, CwRef>,
     pub(super) types: BTreeMap<String, CwRef>,
     pub(super) next_comm_id: i64,
@@ -58,6 +61,7 @@ impl Instance {
             additions: Table::new(3_000),
             products: Table::new(100),
             callbacks: Table::new(1),
+            tickets: Table::new(40_000),
             statuses: named_table(&[("Active", 1), ("Inactive", 2), ("Not-Approved", 3)]),
             types: named_table(&[
                 ("Client", 1),
@@ -98,6 +102,7 @@ impl Instance {
             Res::Additions(_) => &self.additions,
             Res::Catalog => &self.products,
             Res::Callbacks => &self.callbacks,
+            Res::Tickets => &self.tickets,
         }
     }
 
@@ -143,6 +148,7 @@ pub(super) enum Res {
     Additions(i64),
     Catalog,
     Callbacks,
+    Tickets,
 }
 
 impl Res {
@@ -154,25 +160,46 @@ impl Res {
             Res::Additions(_) => "Addition",
             Res::Catalog => "CatalogItem",
             Res::Callbacks => "Callback",
+            Res::Tickets => "Ticket",
         }
     }
     /// Top-level field names (for validating `conditions` / `orderBy`).
     pub(super) fn fields(self) -> Vec<String> {
-        let v = match self {
+        let mut keys: Vec<String> = self
+            .template()
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.push("lastUpdated".into());
+        keys
+    }
+
+    /// Top-level fields that hold collections (`types`, `communicationItems`): what
+    /// `childConditions` filters on, and what `conditions` may not reference.
+    pub(super) fn collection_fields(self) -> Vec<String> {
+        self.template()
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(_, v)| v.is_array())
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A default record of the resource (its JSON shape).
+    fn template(self) -> Value {
+        match self {
             Res::Companies => serde_json::to_value(CwCompany::default()),
             Res::Contacts => serde_json::to_value(CwContact::default()),
             Res::Agreements => serde_json::to_value(CwAgreement::default()),
             Res::Additions(_) => serde_json::to_value(CwAddition::default()),
             Res::Catalog => serde_json::to_value(CwCatalogItem::default()),
             Res::Callbacks => Ok(callback_template()),
+            Res::Tickets => serde_json::to_value(CwTicket::default()),
         }
-        .unwrap_or(Value::Null);
-        let mut keys: Vec<String> = v
-            .as_object()
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
-        keys.push("lastUpdated".into());
-        keys
+        .unwrap_or(Value::Null)
     }
 }
 

@@ -136,7 +136,7 @@ impl Server<CwState> {
                 Write::Patch => {
                     let current = inst.additions.json(existing.expect("id")).cloned();
                     let current = current.expect("stored addition");
-                    match apply_patch(current, &parsed) {
+                    match apply_patch(current, &parsed, "addition", PATCHABLE) {
                         Ok(v) => v,
                         Err(e) => return e,
                     }
@@ -198,8 +198,14 @@ const PATCHABLE: &[&str] = &[
     "invoiceDescription",
 ];
 
-/// Applies a Manage PATCH document (`[{op, path, value}]`) to a record's JSON.
-fn apply_patch(mut current: Value, ops: &Value) -> Result<Value, Response> {
+/// Applies a Manage PATCH document (`[{op, path, value}]`) to a record's JSON; `path` must be
+/// one of `patchable` (case-sensitive, a leading `/` accepted).
+pub(super) fn apply_patch(
+    mut current: Value,
+    ops: &Value,
+    resource: &str,
+    patchable: &[&str],
+) -> Result<Value, Response> {
     let Some(ops) = ops.as_array() else {
         return Err(bad_request(
             "PATCH body must be a JSON array of {op, path, value} operations.",
@@ -212,9 +218,9 @@ fn apply_patch(mut current: Value, ops: &Value) -> Result<Value, Response> {
             .and_then(Value::as_str)
             .unwrap_or("")
             .trim_start_matches('/');
-        if !PATCHABLE.contains(&path) {
+        if !patchable.contains(&path) {
             return Err(invalid(
-                "addition",
+                resource,
                 path,
                 &format!("Cannot find property '{path}' or it cannot be patched."),
             ));
@@ -223,7 +229,7 @@ fn apply_patch(mut current: Value, ops: &Value) -> Result<Value, Response> {
         match kind.to_ascii_lowercase().as_str() {
             "replace" | "add" => {
                 let Some(v) = op.get("value") else {
-                    return Err(invalid("addition", path, "A value is required."));
+                    return Err(invalid(resource, path, "A value is required."));
                 };
                 obj.insert(path.to_string(), v.clone());
             }

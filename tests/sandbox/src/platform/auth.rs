@@ -10,7 +10,6 @@ use axum::{
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
-    Router,
 };
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -22,13 +21,13 @@ use super::{
     wire::{am_error, forbidden, not_found, rfc3339},
     TOKEN_TTL_SECS,
 };
-use crate::common::{self, basic_credentials, lock, Server};
+use crate::common::{self, basic_credentials, lock, Routes, Server};
 
 /// The routes of this file (merged into [`super::routes::router`]).
-pub(super) fn routes() -> Router<Pf> {
-    Router::new()
-        .route("/api/2/idp/token", post(token))
-        .route("/api/2/clients/{client_id}", get(get_client))
+pub(super) fn routes() -> Routes<Pf> {
+    Routes::new()
+        .route("POST", "/api/2/idp/token", post(token))
+        .route("GET", "/api/2/clients/{client_id}", get(get_client))
 }
 
 /// The authenticated API client.
@@ -197,6 +196,9 @@ async fn get_client(State(s): State<Pf>, Path(id): Path<String>, h: HeaderMap) -
                 "client_secret_expires_at": 0,
                 "created_at": rfc3339(&c.created_at),
                 "last_access_at": c.last_access_at.as_ref().map(rfc3339),
+                // required by the schema; the fake's clients are made by its root admin
+                "created_by": st.root_id,
+                "last_access_from_ip": c.last_access_at.map(|_| "127.0.0.1"),
             }),
         )
     })

@@ -199,6 +199,12 @@ impl PlatformFake {
         self.with(|st, _| st.token_requests)
     }
 
+    /// Test switch: with `false`, tenant listings leave `offering_items` out even when
+    /// `expand_offering_items=true` is asked (clients must read `/tenants/{id}/offering_items`).
+    pub fn set_listings_embed_items(&self, embed: bool) {
+        self.with(|st, _| st.listings_embed_items = embed)
+    }
+
     /// E-mail addresses an activation mail was "sent" to, in order.
     pub fn activation_emails(&self) -> Vec<String> {
         self.with(|st, _| st.activation_emails.clone())

@@ -10,7 +10,6 @@ use axum::{
     http::{HeaderMap, StatusCode, Uri},
     response::Response,
     routing::get,
-    Router,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -25,22 +24,24 @@ use super::{
     wire::{bad_request, conflict, forbidden, rfc3339},
     APPLICATION_ID, DEFAULT_LIMIT,
 };
-use crate::common;
+use crate::common::{self, Routes};
 
 /// The routes of this file (merged into [`super::routes::router`]).
-pub(super) fn routes() -> Router<Pf> {
-    Router::new()
-        .route("/api/2/tenants/offering_items", get(list_all_items))
-        .route("/api/2/tenants/usages", get(batch_usages))
+pub(super) fn routes() -> Routes<Pf> {
+    Routes::new()
+        .route("GET", "/api/2/tenants/offering_items", get(list_all_items))
+        .route("GET", "/api/2/tenants/usages", get(batch_usages))
         .route(
+            "GET PUT",
             "/api/2/tenants/{id}/offering_items",
             get(tenant_items).put(put_items),
         )
         .route(
+            "GET",
             "/api/2/tenants/{id}/offering_items/available_for_child",
             get(available_for_child),
         )
-        .route("/api/2/tenants/{id}/usages", get(tenant_usages))
+        .route("GET", "/api/2/tenants/{id}/usages", get(tenant_usages))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -62,6 +62,17 @@ impl PfState {
             m.insert("customer_type".into(), json!(t.customer_type));
             m.insert("customer_id".into(), json!(t.customer_id));
             m.insert("brand_id".into(), json!(1));
+            m.insert("brand_enabled".into(), json!(true));
+            // Invented constants (the full-lod schema requires them).
+            m.insert(
+                "brand_uuid".into(),
+                json!("03fa8bf4-28f2-11e7-ba28-cbe99c3c450a"),
+            );
+            m.insert("barrier".into(), json!(0));
+            m.insert(
+                "default_idp_id".into(),
+                json!("11111111-2222-4333-8444-555555555555"),
+            );
             m.insert("internal_tag".into(), json!(t.internal_tag));
             m.insert("language".into(), json!(t.language));
             m.insert("owner_id".into(), Value::Null);
@@ -78,6 +89,8 @@ impl PfState {
                 am_time_opt(&t.production_start_date),
             );
             m.insert("contact".into(), t.contact.clone());
+            // "Empty array by default" (populated in listings, as `with_contacts` would).
+            m.insert("contacts".into(), json!([]));
         }
         if batch {
             m.insert(
@@ -88,6 +101,8 @@ impl PfState {
                     json!([t.contact])
                 },
             );
+            // Filled only when asked for (`expand_offering_items`); the batch schema requires
+            // the key, so it is `[]` otherwise.
             let items: Vec<Value> = if with_items {
                 self.tenant_items(t).map(|i| self.item_json(i)).collect()
             } else {

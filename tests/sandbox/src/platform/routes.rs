@@ -21,20 +21,23 @@ use super::{
     tenant_writes, tenants,
     wire::{bad_request, forbidden, not_found, parse_ts, rfc3339},
 };
-use crate::common::Server;
+use crate::common::{Routes, Server};
 
 pub(super) type Pf = Arc<Server<PfState>>;
 
-pub(super) fn router(inner: Pf) -> Router {
-    Router::new()
+pub(super) fn router(inner: Pf) -> (Router, Vec<(String, String)>) {
+    let (router, list) = Routes::new()
         .merge(auth::routes())
         .merge(tenants::routes())
         .merge(tenant_writes::routes())
         .merge(settings::routes())
         .merge(items::routes())
         .merge(directory::routes())
+        .into_parts();
+    let router = router
         .fallback(|| async { not_found("The requested resource does not exist.") })
-        .with_state(inner)
+        .with_state(inner);
+    (router, list)
 }
 
 pub(super) fn query(uri: &Uri) -> HashMap<String, String> {

@@ -1,6 +1,6 @@
 //! Tenant settings of the fake platform: `/tenants/{id}/pricing` and `/tenants/{id}/mfa/status`.
 
-use axum::{body::Bytes, http::StatusCode, response::Response, routing::get, Router};
+use axum::{body::Bytes, http::StatusCode, response::Response, routing::get};
 use serde_json::{json, Value};
 
 use super::{
@@ -8,16 +8,21 @@ use super::{
     state::{PfState, Tenant},
     wire::{am_time_opt, bad_request, conflict},
 };
-use crate::common;
+use crate::common::{self, Routes};
 
 /// The routes of this file (merged into [`super::routes::router`]).
-pub(super) fn routes() -> Router<Pf> {
-    Router::new()
+pub(super) fn routes() -> Routes<Pf> {
+    Routes::new()
         .route(
+            "GET PUT",
             "/api/2/tenants/{id}/pricing",
             get(get_pricing).put(put_pricing),
         )
-        .route("/api/2/tenants/{id}/mfa/status", get(get_mfa).put(put_mfa))
+        .route(
+            "GET PUT",
+            "/api/2/tenants/{id}/mfa/status",
+            get(get_mfa).put(put_mfa),
+        )
 }
 
 fn pricing_json(t: &Tenant) -> Value {

@@ -95,6 +95,9 @@ pub(super) struct PfState {
     pub(super) order: BTreeMap<OKey, String>,
     pub(super) children: HashMap<String, BTreeSet<OKey>>,
     pub(super) items: BTreeMap<IKey, Item>,
+    /// False = `GET /tenants` never embeds `offering_items`, even with
+    /// `expand_offering_items` (a test switch: an API that leaves them out).
+    pub(super) listings_embed_items: bool,
     /// Partner tenant id → what its customers may get.
     pub(super) catalog: HashMap<String, Vec<CatalogEntry>>,
     pub(super) clients: HashMap<String, Client>,
@@ -166,6 +169,7 @@ impl PfState {
             order: BTreeMap::new(),
             children: HashMap::new(),
             items: BTreeMap::new(),
+            listings_embed_items: true,
             catalog: HashMap::new(),
             clients: HashMap::new(),
             tokens: HashMap::new(),
@@ -344,6 +348,12 @@ impl PfState {
 
     pub(super) fn tenant_items(&self, t: &Tenant) -> impl Iterator<Item = &Item> + '_ {
         self.items.range(item_range(t.key)).map(|(_, v)| v)
+    }
+
+    /// Whether the tenant has an enabled, live offering item of `item_type` (`count`/`infra`).
+    pub(super) fn has_items(&self, t: &Tenant, item_type: &str) -> bool {
+        self.tenant_items(t)
+            .any(|i| i.item_type == item_type && i.status == 1 && i.deleted_at.is_none())
     }
 
     /// Sets what a request (or a person) changed on an item, creating it if missing, with a

@@ -7,7 +7,6 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{post, put},
-    Router,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
@@ -18,13 +17,14 @@ use super::{
     state::{item_range, new_id, Tenant},
     wire::{am_time, bad_request, conflict, forbidden},
 };
-use crate::common;
+use crate::common::{self, Routes};
 
 /// The routes of this file (merged into [`super::routes::router`]).
-pub(super) fn routes() -> Router<Pf> {
-    Router::new()
-        .route("/api/2/tenants", post(create_tenant))
+pub(super) fn routes() -> Routes<Pf> {
+    Routes::new()
+        .route("POST", "/api/2/tenants", post(create_tenant))
         .route(
+            "PUT DELETE",
             "/api/2/tenants/{id}",
             put(update_tenant).delete(delete_tenant),
         )

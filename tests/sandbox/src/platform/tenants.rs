@@ -8,7 +8,6 @@ use axum::{
     http::{HeaderMap, StatusCode, Uri},
     response::Response,
     routing::get,
-    Router,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,15 +23,15 @@ use super::{
     wire::bad_request,
     DEFAULT_LIMIT,
 };
-use crate::common;
+use crate::common::{self, Routes};
 
 /// The routes of this file (merged into [`super::routes::router`]).
-pub(super) fn routes() -> Router<Pf> {
-    Router::new()
-        .route("/api/2/tenants", get(list_tenants))
-        .route("/api/2/tenants/{id}", get(get_tenant))
-        .route("/api/2/tenants/{id}/children", get(tenant_children))
-        .route("/api/2/tenants/{id}/users", get(tenant_users))
+pub(super) fn routes() -> Routes<Pf> {
+    Routes::new()
+        .route("GET", "/api/2/tenants", get(list_tenants))
+        .route("GET", "/api/2/tenants/{id}", get(get_tenant))
+        .route("GET", "/api/2/tenants/{id}/children", get(tenant_children))
+        .route("GET", "/api/2/tenants/{id}/users", get(tenant_users))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,7 +46,12 @@ struct TenantCursor {
     scope: Scope,
     updated_since: Option<DateTime<Utc>>,
     allow_deleted: bool,
-    with_items: bool,
+    /// `expand_offering_items`: embed every tenant's `offering_items`.
+    expand_items: bool,
+    /// `with_offering_items`: only tenants with (enabled) count offering items.
+    with_count_items: bool,
+    /// `with_infra_offering_items`: only tenants with (enabled) infra offering items.
+    with_infra_items: bool,
     lod: Lod,
     limit: usize,
     ts: DateTime<Utc>,
@@ -96,9 +100,9 @@ async fn list_tenants(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
                     scope,
                     updated_since: parse_since(&q)?,
                     allow_deleted: flag(&q, "allow_deleted"),
-                    with_items: flag(&q, "with_offering_items")
-                        || flag(&q, "expand_offering_items")
-                        || flag(&q, "with_infra_offering_items"),
+                    expand_items: flag(&q, "expand_offering_items"),
+                    with_count_items: flag(&q, "with_offering_items"),
+                    with_infra_items: flag(&q, "with_infra_offering_items"),
                     lod,
                     limit: DEFAULT_LIMIT,
                     ts: now,
@@ -113,6 +117,8 @@ async fn list_tenants(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
             (cursor.allow_deleted || t.deleted_at.is_none())
                 && cursor.updated_since.is_none_or(|s| t.updated_at > s)
                 && st.in_subtree(&t.id, &p.tenant_id)
+                && (!cursor.with_count_items || st.has_items(t, "count"))
+                && (!cursor.with_infra_items || st.has_items(t, "infra"))
         };
         let after = (Bound::Excluded(cursor.last), Bound::Unbounded);
         let candidates: Box<dyn Iterator<Item = &Tenant>> = match &cursor.scope {
@@ -150,7 +156,10 @@ async fn list_tenants(State(s): State<Pf>, h: HeaderMap, uri: Uri) -> Response {
         };
         let items = page
             .iter()
-            .map(|t| st.tenant_json(t, cursor.lod, true, cursor.with_items))
+            .map(|t| {
+                let expand = cursor.expand_items && st.listings_embed_items;
+                st.tenant_json(t, cursor.lod, true, expand)
+            })
             .collect();
         batch_envelope(&cursor.ts, next, items)
     })
