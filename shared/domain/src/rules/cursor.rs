@@ -19,9 +19,51 @@ pub const OVERLAP: Duration = Duration::minutes(5);
 pub struct EntityCursor {
     /// The latest change timestamp seen.
     pub since: Option<DateTime<Utc>>,
-    /// Records seen within [`OVERLAP`] of `since`, by id, with the timestamp they were seen at.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Records seen within [`OVERLAP`] of `since`, by id, with the timestamp they were seen at;
+    /// stored grouped by timestamp (one comma-joined list each) so that a bulk change of many
+    /// thousand records stays far below DynamoDB's 400 KB item limit, and capped at
+    /// [`MAX_SEEN`] (past it a record may be read once more: never missed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "compact")]
     pub seen: BTreeMap<String, DateTime<Utc>>,
+}
+
+/// At most this many records are remembered per entity.
+pub const MAX_SEEN: usize = 25_000;
+
+/// `seen` on disk: `[[timestamp, "id,id,…"], …]`.
+mod compact {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(
+        seen: &BTreeMap<String, DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut by_time: BTreeMap<DateTime<Utc>, Vec<&str>> = BTreeMap::new();
+        for (id, at) in seen {
+            by_time.entry(*at).or_default().push(id);
+        }
+        let rows: Vec<(String, String)> = by_time
+            .into_iter()
+            .map(|(at, ids)| (at.to_rfc3339(), ids.join(",")))
+            .collect();
+        rows.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, DateTime<Utc>>, D::Error> {
+        let rows: Vec<(String, String)> = Vec::deserialize(d)?;
+        let mut seen = BTreeMap::new();
+        for (at, ids) in rows {
+            let at: DateTime<Utc> = at.parse().map_err(serde::de::Error::custom)?;
+            for id in ids.split(',').filter(|i| !i.is_empty()) {
+                seen.insert(id.to_owned(), at);
+            }
+        }
+        Ok(seen)
+    }
 }
 
 impl EntityCursor {
@@ -57,6 +99,13 @@ impl EntityCursor {
             let from = s - OVERLAP;
             seen.retain(|_, at| *at >= from);
         }
+        if seen.len() > MAX_SEEN {
+            // Keep the latest: those are the ones the next read's overlap certainly returns.
+            let mut by_age: Vec<(String, DateTime<Utc>)> = seen.into_iter().collect();
+            by_age.sort_by(|a, b| b.1.cmp(&a.1));
+            by_age.truncate(MAX_SEEN);
+            seen = by_age.into_iter().collect();
+        }
         EntityCursor { since, seen }
     }
 }
@@ -81,6 +130,18 @@ mod tests {
         assert!(c.is_new("b", Some(t(10))), "same second, another record");
         assert!(c.is_new("a", Some(t(11))), "changed again");
         assert!(c.is_new("a", None));
+    }
+
+    // R-PROV-8: a bulk change of 10,000 records in one second stays a small stored cursor.
+    #[test]
+    fn r_prov_8_a_bulk_change_is_stored_compactly_and_reads_back_the_same() {
+        let ids: Vec<String> = (100_000..110_000).map(|i| i.to_string()).collect();
+        let c = EntityCursor::default().advance(ids.iter().map(|i| (i.as_str(), Some(t(5)))));
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.len() < 100_000, "{} bytes", json.len());
+        let back: EntityCursor = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        assert!(!back.is_new("100042", Some(t(5))));
     }
 
     #[test]
