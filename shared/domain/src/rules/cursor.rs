@@ -102,7 +102,7 @@ impl EntityCursor {
         if seen.len() > MAX_SEEN {
             // Keep the latest: those are the ones the next read's overlap certainly returns.
             let mut by_age: Vec<(String, DateTime<Utc>)> = seen.into_iter().collect();
-            by_age.sort_by(|a, b| b.1.cmp(&a.1));
+            by_age.sort_by_key(|e| std::cmp::Reverse(e.1));
             by_age.truncate(MAX_SEEN);
             seen = by_age.into_iter().collect();
         }
