@@ -125,6 +125,9 @@ pub fn sync(out: &mut dyn Write, r: &SyncReport) -> Result<()> {
     if let Some(b) = &r.blocked {
         writeln!(out, "BLOCKED: {b}")?;
     }
+    if let Some(f) = &r.folded {
+        writeln!(out, "FOLDED: {f}")?;
+    }
     for c in &r.plan.changes {
         writeln!(out, "  {}", c.describe())?;
     }

@@ -793,8 +793,44 @@ impl SyncState for DynamoStore {
         fields(partner = %partner, system = LOG_SYSTEM)
     )]
     async fn put_cursor(&self, partner: &str, c: &SyncCursor) -> PortResult<()> {
-        // Cursors only move forward; the last writer of a pass wins.
-        self.put_plain(partner, "CURSOR#sync", c).await
+        // Fenced (R-REL-4): the item's version is the token of the run that wrote it, and a
+        // run's cursor never replaces a later run's.
+        let sk = "CURSOR#sync";
+        let item = encode(
+            sk,
+            &Keyed {
+                pk: pk(partner),
+                sk: sk.to_owned(),
+                gsi1pk: None,
+                gsi1sk: None,
+                gsi2pk: None,
+                gsi2sk: None,
+                version: c.fence,
+                data: c,
+            },
+        )?;
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR version <= :f")
+            .expression_attribute_values(":f", AttributeValue::N(c.fence.to_string()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match store_err("writing the sync cursor", e) {
+                PortError::Conflict { system, .. } => PortError::Conflict {
+                    system,
+                    message: format!(
+                        "the sync cursor was written by a later run (this run's fence is {}); not moved",
+                        c.fence
+                    ),
+                },
+                other => other,
+            }),
+        }
     }
 
     #[tracing::instrument(
@@ -827,33 +863,91 @@ impl Leases for DynamoStore {
         skip_all,
         fields(partner = %partner, system = LOG_SYSTEM, key = %key, secs = secs)
     )]
-    async fn lease(&self, partner: &str, key: &str, owner: &str, secs: u32) -> PortResult<bool> {
+    async fn lease(
+        &self,
+        partner: &str,
+        key: &str,
+        owner: &str,
+        secs: u32,
+    ) -> PortResult<Option<u64>> {
         // Wall-clock time: a lease must outlive the writes whatever clock the run was given.
         let now = Utc::now();
         let until = now + chrono::Duration::seconds(i64::from(secs));
-        // `LEASE#key`: free when absent or expired; DynamoDB's TTL removes old ones.
+        // `LEASE#key`: free when absent, released or expired. The item is never deleted, so
+        // that its token only grows (it fences later writes, R-REL-4).
         let r = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .item("pk", s(pk(partner)))
-            .item("sk", s(format!("LEASE#{key}")))
-            .item("owner", s(owner))
-            .item("until", AttributeValue::N(until.timestamp().to_string()))
-            .item(
-                "ttl",
-                AttributeValue::N((until.timestamp() + 86_400).to_string()),
-            )
+            .key("pk", s(pk(partner)))
+            .key("sk", s(format!("LEASE#{key}")))
+            // Leases of earlier versions carried a TTL: removed, the token must outlive it.
+            .update_expression("SET #o = :me, #u = :until ADD #t :one REMOVE #ttl")
             .condition_expression("attribute_not_exists(pk) OR #u < :now OR #o = :me")
             .expression_attribute_names("#u", "until")
             .expression_attribute_names("#o", "owner")
+            .expression_attribute_names("#t", "token")
+            .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .expression_attribute_values(":until", AttributeValue::N(until.timestamp().to_string()))
             .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => {
+                let token = out
+                    .attributes()
+                    .and_then(|a| a.get("token"))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .ok_or_else(|| PortError::Rejected {
+                        system: System::Store,
+                        message: format!("lease {key}: the store returned no token"),
+                    })?;
+                Ok(Some(token))
+            }
+            Err(e) => match store_err(&format!("taking lease {key}"), e) {
+                PortError::Conflict { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM, key = %key, token = token)
+    )]
+    async fn renew(
+        &self,
+        partner: &str,
+        key: &str,
+        owner: &str,
+        token: u64,
+        secs: u32,
+    ) -> PortResult<bool> {
+        let until = Utc::now() + chrono::Duration::seconds(i64::from(secs));
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk(partner)))
+            .key("sk", s(format!("LEASE#{key}")))
+            .update_expression("SET #u = :until")
+            .condition_expression("#o = :me AND #t = :token")
+            .expression_attribute_names("#u", "until")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_names("#t", "token")
+            .expression_attribute_values(":until", AttributeValue::N(until.timestamp().to_string()))
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":token", AttributeValue::N(token.to_string()))
             .send()
             .await;
         match r {
             Ok(_) => Ok(true),
-            Err(e) => match store_err(&format!("taking lease {key}"), e) {
+            Err(e) => match store_err(&format!("renewing lease {key}"), e) {
                 PortError::Conflict { .. } => Ok(false),
                 other => Err(other),
             },
@@ -866,14 +960,19 @@ impl Leases for DynamoStore {
         fields(partner = %partner, system = LOG_SYSTEM, key = %key)
     )]
     async fn release(&self, partner: &str, key: &str, owner: &str) -> PortResult<()> {
+        // Expired now, the token kept.
         let r = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .key("pk", s(pk(partner)))
             .key("sk", s(format!("LEASE#{key}")))
+            .update_expression("SET #u = :zero, #o = :none")
             .condition_expression("#o = :me")
+            .expression_attribute_names("#u", "until")
             .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":none", s(""))
             .expression_attribute_values(":me", s(owner))
             .send()
             .await;
@@ -885,5 +984,87 @@ impl Leases for DynamoStore {
                 other => Err(other),
             },
         }
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %partner, system = LOG_SYSTEM, company_id = %company_id)
+    )]
+    async fn wait_for_run(&self, partner: &str, company_id: &str) -> PortResult<()> {
+        // `WAIT#company`: one note per company, its identity new on every write; a day's TTL.
+        let ttl = Utc::now().timestamp() + 86_400;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk(partner)))
+            .item("sk", s(format!("WAIT#{company_id}")))
+            .item("note", s(uuid::Uuid::new_v4().to_string()))
+            .item("ttl", AttributeValue::N(ttl.to_string()))
+            .send()
+            .await
+            .map_err(|e| {
+                store_err(
+                    &format!("noting company {company_id} for the running sync"),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(partner = %partner, system = LOG_SYSTEM))]
+    async fn waiting(&self, partner: &str) -> PortResult<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :w)")
+                .expression_attribute_values(":pk", s(pk(partner)))
+                .expression_attribute_values(":w", s("WAIT#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| store_err("reading the companies waiting for a sync", e))?;
+            for item in page.items() {
+                let field = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                if let (Some(sk), Some(note)) = (field("sk"), field("note")) {
+                    if let Some(c) = sk.strip_prefix("WAIT#") {
+                        out.push((c.to_owned(), note));
+                    }
+                }
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(partner = %partner, system = LOG_SYSTEM, notes = notes.len()))]
+    async fn done_waiting(&self, partner: &str, notes: &[(String, String)]) -> PortResult<()> {
+        for (company, note) in notes {
+            let r = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(pk(partner)))
+                .key("sk", s(format!("WAIT#{company}")))
+                .condition_expression("note = :n")
+                .expression_attribute_values(":n", s(note))
+                .send()
+                .await;
+            if let Err(e) = r {
+                match store_err(&format!("clearing the note of company {company}"), e) {
+                    // Noted again since: the next round or run takes it.
+                    PortError::Conflict { .. } => {}
+                    other => return Err(other),
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -243,6 +243,10 @@ pub struct CompanyPlan {
     /// Two-way sync: a held platform change from this time on must stay a person's (R-TWO-1).
     #[serde(skip)]
     pub hold_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// What the run read of the tenant's managed items, kept when the plan sets quotas: the
+    /// write is refused if the tenant no longer holds them (R-REL-4).
+    #[serde(skip)]
+    pub basis: Vec<crate::ports::QuotaSet>,
 }
 
 impl CompanyPlan {

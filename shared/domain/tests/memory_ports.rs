@@ -154,31 +154,70 @@ async fn store_lists_the_records_due_on_a_day() {
     }
 }
 
+// R-REL-4
 #[tokio::test]
-async fn leases_serialise_owners_and_expire_on_the_clock() {
+async fn r_rel_4_leases_serialise_owners_expire_on_the_clock_and_fence_with_growing_tokens() {
     let w = World::new(PsaKind::Connectwise).await;
     let s = &w.store;
-    assert!(s.lease(PARTNER, "k", "run-1", 300).await.unwrap());
-    assert!(!s.lease(PARTNER, "k", "run-2", 300).await.unwrap());
+    let t1 = s
+        .lease(PARTNER, "k", "run-1", 300)
+        .await
+        .unwrap()
+        .expect("free");
+    assert_eq!(s.lease(PARTNER, "k", "run-2", 300).await.unwrap(), None);
     assert!(
-        s.lease(PARTNER, "k", "run-1", 300).await.unwrap(),
-        "the owner renews"
+        s.renew(PARTNER, "k", "run-1", t1, 300).await.unwrap(),
+        "the holder renews"
+    );
+    assert!(
+        !s.renew(PARTNER, "k", "run-2", t1, 300).await.unwrap(),
+        "not another owner"
     );
     s.release(PARTNER, "k", "run-2").await.unwrap();
-    assert!(
-        !s.lease(PARTNER, "k", "run-2", 300).await.unwrap(),
+    assert_eq!(
+        s.lease(PARTNER, "k", "run-2", 300).await.unwrap(),
+        None,
         "not released by another"
     );
     w.advance(Duration::seconds(301));
+    let t2 = s
+        .lease(PARTNER, "k", "run-2", 300)
+        .await
+        .unwrap()
+        .expect("expired");
+    assert!(t2 > t1, "a later holder's token is greater");
     assert!(
-        s.lease(PARTNER, "k", "run-2", 300).await.unwrap(),
-        "expired"
+        !s.renew(PARTNER, "k", "run-1", t1, 300).await.unwrap(),
+        "the lost lease cannot be renewed"
     );
     s.release(PARTNER, "k", "run-2").await.unwrap();
-    assert!(
-        s.lease(PARTNER, "k", "run-3", 300).await.unwrap(),
-        "released"
-    );
+    let t3 = s
+        .lease(PARTNER, "k", "run-3", 300)
+        .await
+        .unwrap()
+        .expect("released");
+    assert!(t3 > t2, "the token outlives a release");
+}
+
+// R-REL-4
+#[tokio::test]
+async fn r_rel_4_a_note_written_again_survives_the_handling_of_the_older_one() {
+    let w = World::new(PsaKind::Connectwise).await;
+    let s = &w.store;
+    s.wait_for_run(PARTNER, "7").await.unwrap();
+    s.wait_for_run(PARTNER, "8").await.unwrap();
+    let seen = s.waiting(PARTNER).await.unwrap();
+    assert_eq!(seen.len(), 2);
+    s.wait_for_run(PARTNER, "7").await.unwrap();
+    s.done_waiting(PARTNER, &seen).await.unwrap();
+    let left: Vec<String> = s
+        .waiting(PARTNER)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(left, vec!["7".to_owned()]);
 }
 
 // R-PROV-8
@@ -308,6 +347,7 @@ async fn platform_quotas_are_set_whole_and_their_changes_follow_the_cursor() {
                 set(item("servers"), Quota::hard(1.0)),
                 set(item("drives"), Quota::ZERO),
             ],
+            &[],
         )
         .await;
     assert!(matches!(bad, Err(PortError::Rejected { .. })), "{bad:?}");
@@ -315,7 +355,7 @@ async fn platform_quotas_are_set_whole_and_their_changes_follow_the_cursor() {
 
     w.advance(Duration::minutes(1));
     let at = p
-        .set_quotas(&t, &[set(item("servers"), Quota::hard(2.0))])
+        .set_quotas(&t, &[set(item("servers"), Quota::hard(2.0))], &[])
         .await
         .unwrap();
     assert_eq!(at, Some(w.now()));
@@ -340,13 +380,17 @@ async fn faults_fail_the_next_calls_of_a_method_for_a_subject_or_after_the_write
     p.faults()
         .fail_for("set_quotas", &b, 1, transient(System::Platform))
         .lose_answer("set_enabled", None, 1, transient(System::Platform));
-    p.set_quotas(&a, &set).await.expect("another subject");
-    assert!(p.set_quotas(&b, &set).await.unwrap_err().is_retryable());
+    p.set_quotas(&a, &set, &[]).await.expect("another subject");
+    assert!(p
+        .set_quotas(&b, &set, &[])
+        .await
+        .unwrap_err()
+        .is_retryable());
     assert!(
         !p.item(&b, &item("servers")).unwrap().enabled,
         "failed before: unchanged"
     );
-    p.set_quotas(&b, &set).await.expect("spent");
+    p.set_quotas(&b, &set, &[]).await.expect("spent");
     assert!(p.set_enabled(&a, false).await.is_err());
     assert!(!p.tenant(&a).unwrap().tenant.enabled, "the write happened");
     assert!(p.faults().pending().is_empty());

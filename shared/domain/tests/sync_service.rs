@@ -4,7 +4,7 @@
 use chrono::{Duration, NaiveDate};
 use domain::model::{CompanyRecord, ItemKey, Mapping, PricingMode, PsaKind, Quota};
 use domain::plan::Change;
-use domain::ports::CompanyStore;
+use domain::ports::{CompanyStore, Leases};
 use domain::services::sync::{
     Scope, SyncOptions, SyncReport, DETAIL_CREDENTIALS_FAILED, DETAIL_SYNC_COMPLETED,
 };
@@ -873,4 +873,188 @@ async fn r_co_7_two_companies_of_one_name_get_two_tenants() {
     let rec = w.store.record(PARTNER, &second).expect("recorded");
     assert_eq!(rec.tenant_id(), Some(t2.tenant.id.as_str()));
     assert_eq!(rec.last_error, None);
+}
+
+// R-REL-4: one run per partner. A company event that finds the partner's lease held is noted
+// for the holder (folded) and writes nothing; the next run that holds the lease syncs it.
+#[tokio::test]
+async fn r_rel_4_a_company_event_during_a_run_is_folded_into_it() {
+    let w = World::new(PsaKind::Connectwise).await;
+    no_failures(&w.sync(Scope::Full).await);
+    let (c, a) = w.customer("Acme");
+    w.psa.put_line(&a, &w.products.ws.id, 0.0, None);
+    let (other, _) = w.customer("Other");
+    let holder = w
+        .store
+        .lease(PARTNER, "run", "the-running-pass", 300)
+        .await
+        .unwrap();
+    assert!(holder.is_some());
+    let platform_before = w.platform.state();
+
+    let r = w.sync(Scope::Company(c.clone())).await;
+    assert!(
+        r.folded.as_deref().is_some_and(|f| f.contains(&c)),
+        "{:?}",
+        r.folded
+    );
+    assert_eq!((r.applied, r.blocked.as_deref()), (0, None));
+    assert_eq!(w.platform.state(), platform_before, "nothing written");
+    let noted: Vec<String> = w
+        .store
+        .waiting(PARTNER)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(noted, vec![c.clone()]);
+
+    // The holder lets go; the next run of the partner — here another company's event —
+    // syncs the noted company too, and its note is gone.
+    w.store
+        .release(PARTNER, "run", "the-running-pass")
+        .await
+        .unwrap();
+    let r = w.sync(Scope::Company(other.clone())).await;
+    no_failures(&r);
+    assert!(
+        w.tenant_of(&c).is_some(),
+        "the folded company got its tenant"
+    );
+    assert!(w.store.waiting(PARTNER).await.unwrap().is_empty());
+}
+
+// R-REL-4: a partner pass that finds another run holding the lease does not start.
+#[tokio::test]
+async fn r_rel_4_a_partner_pass_during_another_run_does_not_start() {
+    let w = World::new(PsaKind::Connectwise).await;
+    let (_c, a) = w.customer("Acme");
+    w.psa.put_line(&a, &w.products.ws.id, 0.0, None);
+    w.store
+        .lease(PARTNER, "run", "the-running-pass", 300)
+        .await
+        .unwrap()
+        .expect("free");
+    let before = (
+        w.store.state().companies,
+        w.store.state().cursors,
+        w.platform.state(),
+    );
+    let r = w.sync(Scope::Full).await;
+    assert!(
+        r.blocked
+            .as_deref()
+            .is_some_and(|b| b.contains("another run")),
+        "{:?}",
+        r.blocked
+    );
+    assert_eq!(r.applied, 0);
+    let after = (
+        w.store.state().companies,
+        w.store.state().cursors,
+        w.platform.state(),
+    );
+    assert!(before == after, "nothing written");
+    // Once the lease expires (a run that died), the next pass runs.
+    w.advance(Duration::seconds(301));
+    no_failures(&w.sync(Scope::Full).await);
+}
+
+// R-REL-4: a run that cannot renew its lease (lost to another run) applies nothing more and
+// leaves the cursor alone.
+#[tokio::test]
+async fn r_rel_4_a_run_that_lost_its_lease_applies_nothing() {
+    let w = World::new(PsaKind::Connectwise).await;
+    let (c, a) = w.customer("Acme");
+    w.psa.put_line(&a, &w.products.ws.id, 0.0, None);
+    w.store.faults().fail("renew", 1, transient(System::Store));
+    let r = w.sync(Scope::Full).await;
+    assert!(
+        r.blocked
+            .as_deref()
+            .is_some_and(|b| b.contains("lease was lost")),
+        "{:?}",
+        r.blocked
+    );
+    assert!(
+        w.tenant_of(&c).is_none(),
+        "no tenant created after the loss"
+    );
+    assert!(
+        w.store.state().cursors.is_empty(),
+        "the cursor did not move"
+    );
+    no_failures(&w.sync(Scope::Full).await);
+    assert!(w.tenant_of(&c).is_some());
+}
+
+// R-REL-4: the cursor is fenced by the run's token: a run's cursor never replaces one written
+// by a later run (a greater token).
+#[tokio::test]
+async fn r_rel_4_a_stale_runs_cursor_never_replaces_a_later_runs() {
+    use domain::ports::{SyncCursor, SyncState};
+    let w = World::new(PsaKind::Connectwise).await;
+    let later = SyncCursor {
+        fence: 5,
+        last_full: Some(w.now()),
+        ..SyncCursor::default()
+    };
+    w.store.put_cursor(PARTNER, &later).await.unwrap();
+    let stale = SyncCursor {
+        fence: 3,
+        ..SyncCursor::default()
+    };
+    let e = w.store.put_cursor(PARTNER, &stale).await.unwrap_err();
+    assert!(matches!(e, domain::PortError::Conflict { .. }), "{e}");
+    assert_eq!(w.store.cursor(PARTNER).await.unwrap(), later);
+    // The run's lease token (1) is behind the stored fence (the lease item was lost): the run
+    // still moves the cursor, continuing from the fence.
+    no_failures(&w.sync(Scope::Full).await);
+    let moved = w.store.cursor(PARTNER).await.unwrap();
+    assert_eq!(moved.fence, 6);
+    assert!(moved.last_full.is_some());
+}
+
+// R-REL-4: a quota write is refused when the tenant no longer holds what the run read (a later
+// run, or a person, moved it): nothing is written and the company is synced at the next pass.
+#[tokio::test]
+async fn r_rel_4_a_quota_write_on_a_moved_basis_is_refused() {
+    use domain::ports::{QuotaSet, TenantAdmin};
+    let w = World::new(PsaKind::Connectwise).await;
+    let (c, _a, t) = synced(&w, "Acme", &[(&w.products.ws.id, 0.0, None)]).await;
+    let ws = item("workstations");
+    let (enabled, read) = quota(&w, &t, &ws);
+    let basis = [QuotaSet {
+        item: ws.clone(),
+        enabled,
+        quota: read,
+    }];
+    // A person sets 3 after the run read the tenant.
+    w.platform.set_item_by_hand(&t, &ws, true, Quota::hard(3.0));
+    let stale = [QuotaSet {
+        item: ws.clone(),
+        enabled: true,
+        quota: Quota::hard(9.0),
+    }];
+    let e = w.platform.set_quotas(&t, &stale, &basis).await.unwrap_err();
+    assert!(matches!(e, domain::PortError::Conflict { .. }), "{e}");
+    assert!(
+        e.to_string().contains("changed since this run read it"),
+        "{e}"
+    );
+    assert_eq!(
+        quota(&w, &t, &ws),
+        (true, Quota::hard(3.0)),
+        "not overwritten"
+    );
+    // The basis as it is now: written.
+    let now = [QuotaSet {
+        item: ws.clone(),
+        enabled: true,
+        quota: Quota::hard(3.0),
+    }];
+    w.platform.set_quotas(&t, &stale, &now).await.unwrap();
+    assert_eq!(quota(&w, &t, &ws).1, Quota::hard(9.0));
+    let _ = c;
 }

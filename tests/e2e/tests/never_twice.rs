@@ -136,3 +136,110 @@ async fn r_prov_8_a_change_in_the_same_second_as_the_cursor_is_not_skipped() {
     let out = w.sync("incremental").await;
     assert_eq!(out["companies"], 0, "{out}");
 }
+
+// R-REL-4 (issue 8 case 4): a PsaChanged event for a new company while a run of its partner
+// holds the partner's lease writes nothing and is folded into that run; the partner's next run
+// syncs it. One tenant, no 409 at any later pass.
+#[tokio::test]
+async fn r_rel_4_a_company_event_during_a_partner_run_is_folded_not_doubled() {
+    let w = World::new().await;
+    no_failures(&w.sync("full").await);
+    w.advance(Duration::minutes(15));
+    let (company, agreement) = w.customer("Fabrikam");
+    w.addition(agreement, w.products.ws, 0.0, None);
+    let held = w
+        .deps
+        .store
+        .lease(PARTNER, "run", "a-pass-in-progress", 300)
+        .await
+        .unwrap();
+    assert!(held.is_some(), "the lease was free");
+    let out = w.psa_changed(company).await;
+    assert!(
+        out["folded"]
+            .as_str()
+            .is_some_and(|f| f.contains(&company.to_string())),
+        "{out}"
+    );
+    assert_eq!(out["applied"], 0, "{out}");
+    assert!(
+        w.tenants().is_empty(),
+        "nothing created while the other run holds the lease"
+    );
+    // A partner pass meanwhile does not start either.
+    let out = w.sync("incremental").await;
+    assert!(
+        out["blocked"]
+            .as_str()
+            .is_some_and(|b| b.contains("another run")),
+        "{out}"
+    );
+
+    // The run in progress ends; the partner's next run (here another company's event) syncs
+    // the folded company.
+    w.deps
+        .store
+        .release(PARTNER, "run", "a-pass-in-progress")
+        .await
+        .unwrap();
+    let (other, a2) = w.customer("Tailspin");
+    w.addition(a2, w.products.srv, 0.0, None);
+    no_failures(&w.psa_changed(other).await);
+    let t = w
+        .tenant_of(company)
+        .expect("the folded company got its tenant");
+    assert!(w.tenant_of(other).is_some());
+    assert_eq!(w.tenants().len(), 2);
+    let tid = t["id"].as_str().unwrap().to_owned();
+    assert_eq!(w.item(&tid, "workstations", None).0, 1);
+    assert!(w.deps.store.waiting(PARTNER).await.unwrap().is_empty());
+    w.advance(Duration::minutes(15));
+    no_failures(&w.sync("incremental").await);
+    assert_eq!(w.tenants().len(), 2, "never a second tenant");
+}
+
+// R-REL-4 (issue 8 case 4): a SyncPartner and a PsaChanged for a new company at the same time,
+// in whatever order they interleave: one tenant, the company mapped, and every later pass quiet.
+#[tokio::test]
+async fn r_rel_4_two_runs_at_once_leave_one_tenant_and_a_mapped_company() {
+    let w = World::new().await;
+    let (first, a1) = w.customer("Contoso");
+    w.addition(a1, w.products.ws, 0.0, None);
+    no_failures(&w.sync("full").await);
+    w.advance(Duration::minutes(15));
+    let (company, agreement) = w.customer("Northwind");
+    w.addition(agreement, w.products.ws, 0.0, None);
+    // Slow platform answers keep both runs in flight together.
+    w.sandbox.platform.faults().push(
+        Fault::new(sandbox::FaultKind::Latency(
+            std::time::Duration::from_millis(150),
+        ))
+        .times(6),
+    );
+    let (a, b) = tokio::join!(w.sync("incremental"), w.psa_changed(company));
+    for out in [&a, &b] {
+        assert_eq!(out["failures"], Value::Array(vec![]), "{out}");
+    }
+    // Whichever ran, the company is synced (by that run or the next one that takes the lease).
+    if w.tenant_of(company).is_none() {
+        w.advance(Duration::minutes(15));
+        no_failures(&w.sync("incremental").await);
+    }
+    let t = w.tenant_of(company).expect("mapped");
+    assert!(w.tenant_of(first).is_some());
+    assert_eq!(w.tenants().len(), 2, "one tenant per company");
+    let rec = w
+        .deps
+        .store
+        .company(PARTNER, &company.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.tenant_id(), t["id"].as_str());
+    for _ in 0..2 {
+        w.advance(Duration::minutes(15));
+        let out = w.sync("incremental").await;
+        no_failures(&out);
+        assert_eq!(w.tenants().len(), 2);
+    }
+}

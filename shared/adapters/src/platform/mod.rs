@@ -580,10 +580,38 @@ impl TenantAdmin for PlatformApi {
         &self,
         tenant_id: &str,
         items: &[QuotaSet],
+        basis: &[QuotaSet],
     ) -> PortResult<Option<DateTime<Utc>>> {
         let path = format!("api/2/tenants/{tenant_id}/offering_items");
-        for _ in 0..CONFLICT_RETRIES {
+        for attempt in 0..CONFLICT_RETRIES {
             let current = items_of(&self.get(&path).await?);
+            let now: Vec<domain::model::CurrentItem> = current
+                .iter()
+                .filter_map(|i| serde_json::from_value::<WireItem>(i.clone()).ok())
+                .map(WireItem::into_domain)
+                .collect();
+            // After a conflict, a write of ours whose answer was lost shows as done.
+            let done = |q: &QuotaSet| {
+                now.iter()
+                    .any(|c| c.key == q.item && c.enabled == q.enabled && c.quota == q.quota)
+            };
+            if attempt > 0 && items.iter().all(done) {
+                return Ok(now
+                    .iter()
+                    .filter(|c| items.iter().any(|q| q.item == c.key))
+                    .filter_map(|c| c.updated_at)
+                    .max());
+            }
+            // R-REL-4: what the run read must still hold, on every read before a write (a
+            // version conflict is a later write: the re-read shows whether it moved the basis).
+            if let Some(moved) = domain::rules::provisioning::basis_moved(basis, &now) {
+                return Err(PortError::Conflict {
+                    system: System::Platform,
+                    message: format!(
+                        "tenant {tenant_id}: {moved}; not written — synced again at the next pass"
+                    ),
+                });
+            }
             let by_key: HashMap<(String, Option<String>), &Value> = current
                 .iter()
                 .filter_map(|v| Some(((str_of(v, "name")?, str_of(v, "infra_id")), v)))

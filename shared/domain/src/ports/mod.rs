@@ -142,12 +142,16 @@ pub trait TenantAdmin: Send + Sync {
     /// that a failed one is known and completed later, R-PROV-11); a retried create finds its
     /// tenant by `customer_id`.
     async fn create_customer(&self, req: &NewTenant) -> PortResult<Tenant>;
-    /// Sets offering items; re-reads and retries on a quota version conflict. Returns the
+    /// Sets offering items; re-reads and retries on a quota version conflict. `basis` is what
+    /// the run read of the tenant's managed items: the write is refused (`Conflict`) when the
+    /// tenant no longer holds one of them as read — a later run or a person moved it (R-REL-4,
+    /// `rules::provisioning::basis_moved`), checked on every read before a write. Returns the
     /// platform's time of the change (so the change is not mistaken for a hand edit).
     async fn set_quotas(
         &self,
         tenant_id: &str,
         items: &[QuotaSet],
+        basis: &[QuotaSet],
     ) -> PortResult<Option<DateTime<Utc>>>;
     async fn set_enabled(&self, tenant_id: &str, enabled: bool) -> PortResult<()>;
     async fn delete_tenant(&self, tenant_id: &str) -> PortResult<()>;
@@ -179,6 +183,10 @@ pub struct SyncCursor {
     pub platform_since: Option<String>,
     /// When the last full pass finished.
     pub last_full: Option<DateTime<Utc>>,
+    /// The fencing token of the run that wrote it (R-REL-4): a cursor is never written over
+    /// one of a later run (a greater token).
+    #[serde(default)]
+    pub fence: u64,
 }
 
 /// A credential problem seen by a run (R-SET-4).
@@ -279,15 +287,40 @@ pub trait SyncState: Send + Sync {
     async fn put_status(&self, partner: &str, s: &PartnerStatus) -> PortResult<()>;
 }
 
-/// Leases that serialise one kind of write across runs.
+/// Leases that serialise one kind of write across runs: a partner's runs (`run`, R-REL-4) and
+/// a company's contract writes (two-way sync).
 #[async_trait]
 pub trait Leases: Send + Sync {
     /// Takes the lease `key` for `owner` for `secs` seconds of the store's own (wall) clock — a
-    /// conditional write; false when another owner holds an unexpired lease. Serialises the PSA
-    /// writes of one company across runs.
-    async fn lease(&self, partner: &str, key: &str, owner: &str, secs: u32) -> PortResult<bool>;
-    /// Gives the lease back (only if `owner` still holds it).
+    /// conditional write. Returns its fencing token, greater than every token given out for
+    /// `key` before, or `None` when another owner holds an unexpired lease.
+    async fn lease(
+        &self,
+        partner: &str,
+        key: &str,
+        owner: &str,
+        secs: u32,
+    ) -> PortResult<Option<u64>>;
+    /// Extends a lease its holder still has (same owner and token); false when it was lost
+    /// (expired and taken by another owner).
+    async fn renew(
+        &self,
+        partner: &str,
+        key: &str,
+        owner: &str,
+        token: u64,
+        secs: u32,
+    ) -> PortResult<bool>;
+    /// Gives the lease back (only if `owner` still holds it); its token is kept, so that the
+    /// next one is greater.
     async fn release(&self, partner: &str, key: &str, owner: &str) -> PortResult<()>;
+    /// R-REL-4: notes that a company has a change for the run holding the partner's lease
+    /// (a company event folded into that run). A new note replaces the company's older one.
+    async fn wait_for_run(&self, partner: &str, company_id: &str) -> PortResult<()>;
+    /// The companies noted by [`Leases::wait_for_run`], each with its note's identity.
+    async fn waiting(&self, partner: &str) -> PortResult<Vec<(String, String)>>;
+    /// Removes notes a run has handled; a note written again since (another identity) stays.
+    async fn done_waiting(&self, partner: &str, notes: &[(String, String)]) -> PortResult<()>;
 }
 
 /// Every store port at once, for wiring (`main`, the CLI): services name the parts they use.

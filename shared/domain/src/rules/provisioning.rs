@@ -375,6 +375,7 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
         problem: None,
         platform_seen: None,
         hold_from: None,
+        basis: Vec::new(),
     };
 
     // R-PROV-3: never guess PAYG or prepaid; hold the company (no quota, tenant or
@@ -599,6 +600,39 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
 /// R-PROV-10: a run that would set more than the configured share of the partner's non-zero
 /// quotas to 0 at once stops and reports, unless forced. `partner_nonzero` is the number of
 /// non-zero quotas the partner's tenants hold now.
+/// R-REL-4: the first offering item of `basis` (what a run read of a tenant's managed items)
+/// that `current` (the tenant's items as the platform holds them now) no longer holds as read
+/// — a later run or a person moved it — described; `None` when the basis holds and the run may
+/// write. An item gone from the tenant moved too.
+pub fn basis_moved(basis: &[crate::ports::QuotaSet], current: &[CurrentItem]) -> Option<String> {
+    basis.iter().find_map(|b| {
+        let now = current.iter().find(|c| c.key == b.item);
+        match now {
+            Some(c) if c.enabled == b.enabled && c.quota == b.quota => None,
+            Some(c) => Some(format!(
+                "offering item {} changed since this run read it (read: {}, now: {})",
+                b.item,
+                describe(b.enabled, &b.quota),
+                describe(c.enabled, &c.quota)
+            )),
+            None => Some(format!(
+                "offering item {} is gone from the tenant since this run read it",
+                b.item
+            )),
+        }
+    })
+}
+
+fn describe(enabled: bool, q: &Quota) -> String {
+    let n = |v: Option<f64>| v.map_or("unlimited".to_owned(), |v| v.to_string());
+    format!(
+        "{} quota {} overage {}",
+        if enabled { "on" } else { "off" },
+        n(q.value),
+        n(q.overage)
+    )
+}
+
 pub fn guard(
     plan: &Plan,
     partner_nonzero: usize,

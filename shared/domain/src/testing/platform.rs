@@ -273,9 +273,16 @@ impl TenantAdmin for MemoryPlatform {
         &self,
         tenant_id: &str,
         items: &[QuotaSet],
+        basis: &[QuotaSet],
     ) -> PortResult<Option<DateTime<Utc>>> {
         self.call("set_quotas", tenant_id, |st, now| {
             st.change(tenant_id, |t| {
+                if let Some(moved) = crate::rules::provisioning::basis_moved(basis, &t.items) {
+                    return Err(PortError::Conflict {
+                        system: System::Platform,
+                        message: format!("tenant {tenant_id}: {moved}; not written"),
+                    });
+                }
                 if let Some(missing) = items
                     .iter()
                     .find(|q| !t.items.iter().any(|i| i.key == q.item))

@@ -23,8 +23,13 @@ pub struct StoreState {
     pub companies: BTreeMap<String, BTreeMap<String, CompanyRecord>>,
     pub cursors: BTreeMap<String, SyncCursor>,
     pub statuses: BTreeMap<String, PartnerStatus>,
-    /// Leases by (partner, key): owner and expiry.
-    pub leases: BTreeMap<(String, String), (String, DateTime<Utc>)>,
+    /// Leases by (partner, key): owner, expiry and fencing token (kept after a release, so
+    /// that tokens only grow).
+    pub leases: BTreeMap<(String, String), (String, DateTime<Utc>, u64)>,
+    /// Companies waiting for a partner's run (R-REL-4), by partner: company → note identity.
+    pub waiting: BTreeMap<String, BTreeMap<String, String>>,
+    /// Notes written so far (their identities).
+    pub notes: u64,
 }
 
 /// The store in memory.
@@ -276,7 +281,20 @@ impl SyncState for MemoryStore {
     }
 
     async fn put_cursor(&self, partner: &str, c: &SyncCursor) -> PortResult<()> {
-        self.put_plain("put_cursor", partner, c, |st| &mut st.cursors)
+        self.call("put_cursor", partner, |st, _| {
+            let stored = st.cursors.get(partner).map_or(0, |s| s.fence);
+            if stored > c.fence {
+                return Err(conflict(
+                    System::Store,
+                    format!(
+                        "the cursor was written by a later run (fence {stored} > {}); not moved",
+                        c.fence
+                    ),
+                ));
+            }
+            st.cursors.insert(partner.to_owned(), c.clone());
+            Ok(())
+        })
     }
 
     async fn status(&self, partner: &str) -> PortResult<PartnerStatus> {
@@ -292,26 +310,91 @@ impl SyncState for MemoryStore {
 
 #[async_trait]
 impl Leases for MemoryStore {
-    async fn lease(&self, partner: &str, key: &str, owner: &str, secs: u32) -> PortResult<bool> {
+    async fn lease(
+        &self,
+        partner: &str,
+        key: &str,
+        owner: &str,
+        secs: u32,
+    ) -> PortResult<Option<u64>> {
         self.call("lease", key, |st, now| {
             let k = (partner.to_owned(), key.to_owned());
-            let free = st
+            let (free, last) = st
                 .leases
                 .get(&k)
-                .is_none_or(|(o, until)| *until < now || o == owner);
-            if free {
-                let until = now + chrono::Duration::seconds(i64::from(secs));
-                st.leases.insert(k, (owner.to_owned(), until));
+                .map_or((true, 0), |(o, until, t)| (*until < now || o == owner, *t));
+            if !free {
+                return Ok(None);
             }
-            Ok(free)
+            let until = now + chrono::Duration::seconds(i64::from(secs));
+            st.leases.insert(k, (owner.to_owned(), until, last + 1));
+            Ok(Some(last + 1))
+        })
+    }
+
+    async fn renew(
+        &self,
+        partner: &str,
+        key: &str,
+        owner: &str,
+        token: u64,
+        secs: u32,
+    ) -> PortResult<bool> {
+        self.call("renew", key, |st, now| {
+            let k = (partner.to_owned(), key.to_owned());
+            match st.leases.get_mut(&k) {
+                Some((o, until, t)) if o == owner && *t == token => {
+                    *until = now + chrono::Duration::seconds(i64::from(secs));
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
         })
     }
 
     async fn release(&self, partner: &str, key: &str, owner: &str) -> PortResult<()> {
         self.call("release", key, |st, _| {
             let k = (partner.to_owned(), key.to_owned());
-            if st.leases.get(&k).is_some_and(|(o, _)| o == owner) {
-                st.leases.remove(&k);
+            if let Some((o, until, _)) = st.leases.get_mut(&k) {
+                if o == owner {
+                    *until = DateTime::UNIX_EPOCH;
+                    o.clear();
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn wait_for_run(&self, partner: &str, company_id: &str) -> PortResult<()> {
+        self.call("wait_for_run", company_id, |st, _| {
+            st.notes += 1;
+            let note = st.notes.to_string();
+            st.waiting
+                .entry(partner.to_owned())
+                .or_default()
+                .insert(company_id.to_owned(), note);
+            Ok(())
+        })
+    }
+
+    async fn waiting(&self, partner: &str) -> PortResult<Vec<(String, String)>> {
+        self.call("waiting", partner, |st, _| {
+            Ok(st
+                .waiting
+                .get(partner)
+                .map(|w| w.iter().map(|(c, n)| (c.clone(), n.clone())).collect())
+                .unwrap_or_default())
+        })
+    }
+
+    async fn done_waiting(&self, partner: &str, notes: &[(String, String)]) -> PortResult<()> {
+        self.call("done_waiting", partner, |st, _| {
+            if let Some(w) = st.waiting.get_mut(partner) {
+                for (c, n) in notes {
+                    if w.get(c) == Some(n) {
+                        w.remove(c);
+                    }
+                }
             }
             Ok(())
         })

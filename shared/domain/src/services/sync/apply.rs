@@ -48,7 +48,15 @@ pub(super) async fn apply_company(
     if let Some(o) = &original {
         record.version = o.version;
     }
-    let result = apply_changes(partner, clients, store, &plan.changes, &mut record).await;
+    let result = apply_changes(
+        partner,
+        clients,
+        store,
+        &plan.changes,
+        &plan.basis,
+        &mut record,
+    )
+    .await;
     let (applied, error, credentials) = match result {
         Ok(n) => {
             // Platform changes carried to the PSA are settled: later ones are a person's again.
@@ -72,6 +80,17 @@ pub(super) async fn apply_company(
         error,
         credentials,
         write,
+    }
+}
+
+/// A company whose plan was not applied (nothing written), with the reason.
+pub(super) fn not_applied(company_id: String, reason: String) -> Applied {
+    Applied {
+        company_id,
+        applied: 0,
+        error: Some(reason),
+        credentials: false,
+        write: None,
     }
 }
 
@@ -113,6 +132,7 @@ async fn apply_changes(
     clients: &PartnerClients,
     store: &(impl Leases + ?Sized),
     changes: &[Change],
+    basis: &[QuotaSet],
     record: &mut CompanyRecord,
 ) -> Result<usize, Failed> {
     let platform = clients.tenants.as_ref();
@@ -129,8 +149,8 @@ async fn apply_changes(
         let key = format!("psa-lines#{cid}");
         let owner = uuid::Uuid::new_v4().to_string();
         match store.lease(&partner.id, &key, &owner, LEASE_SECS).await {
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(Some(_)) => {}
+            Ok(None) => {
                 return Err((
                     0,
                     format!(
@@ -152,6 +172,7 @@ async fn apply_changes(
         applied += written.map_err(|(n, e)| fail(n, "updating its contract failed", e))?;
     }
     let mut tenant_id = record.tenant_id().map(str::to_owned);
+    let record_tenant_read = tenant_id.clone();
     let mut quotas: BTreeMap<String, Vec<QuotaSet>> = BTreeMap::new();
     for c in changes {
         match c {
@@ -217,8 +238,14 @@ async fn apply_changes(
         }
     }
     for (t, items) in &quotas {
+        // The basis is of the tenant the run read (a tenant created by this plan has none).
+        let read = if record_tenant_read.as_deref() == Some(t.as_str()) {
+            basis
+        } else {
+            &[]
+        };
         let written = platform
-            .set_quotas(t, items)
+            .set_quotas(t, items, read)
             .await
             .map_err(|e| fail(applied, "setting quotas failed", e))?;
         record.platform_written = record.platform_written.max(written);

@@ -33,6 +33,8 @@ pub enum Scope {
     Full,
     /// One company (a PSA webhook, or an operator).
     Company(String),
+    /// Companies whose events waited for a run of their partner (R-REL-4).
+    Waiting(Vec<String>),
 }
 
 impl Scope {
@@ -41,6 +43,7 @@ impl Scope {
             Scope::Incremental => "incremental".into(),
             Scope::Full => "full".into(),
             Scope::Company(c) => format!("company {c}"),
+            Scope::Waiting(cs) => format!("{} waiting companies", cs.len()),
         }
     }
 }
@@ -84,6 +87,10 @@ pub struct SyncReport {
     pub credentials_refused: Option<String>,
     pub psa_requests: u64,
     pub platform_requests: u64,
+    /// R-REL-4: the run did not start because another run of the partner holds its lease; a
+    /// company event was left for that run (folded into it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded: Option<String>,
 }
 
 impl SyncReport {
@@ -135,7 +142,97 @@ fn max_time(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
     a.max(b)
 }
 
+/// How long a partner's run lease lasts on the store's clock; a run renews it as it goes
+/// ([`RENEW_EVERY`]), so only a run that died holds it up for this long (R-REL-4).
+pub const RUN_LEASE_SECS: u32 = 300;
+/// A run renews its lease after reading, before each [`RENEW_EVERY`]th company, and before
+/// its cursor is written.
+pub const RENEW_EVERY: usize = 25;
+/// At most this many extra rounds for companies whose events waited during a run; later ones
+/// stay noted for the next run.
+const WAITING_ROUNDS: usize = 3;
+const RUN_LEASE: &str = "run";
+
+/// A run's hold on its partner's lease (R-REL-4): renewed as the run goes, its token fences
+/// the cursor, and once lost the run applies nothing more.
+pub(super) struct RunLease<'a, S: Leases + ?Sized> {
+    store: &'a S,
+    partner: &'a str,
+    owner: String,
+    pub(super) token: u64,
+    started: std::sync::atomic::AtomicUsize,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl<'a, S: Leases + ?Sized> RunLease<'a, S> {
+    async fn take(store: &'a S, partner: &'a str) -> Result<Option<Self>, PortError> {
+        let owner = uuid::Uuid::new_v4().to_string();
+        Ok(store
+            .lease(partner, RUN_LEASE, &owner, RUN_LEASE_SECS)
+            .await?
+            .map(|token| RunLease {
+                store,
+                partner,
+                owner,
+                token,
+                started: 0.into(),
+                lost: false.into(),
+            }))
+    }
+
+    /// Renews the lease; false once it is lost (a store error counts as lost: the run must
+    /// not write on a lease it cannot prove).
+    pub(super) async fn renew(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.lost.load(Ordering::SeqCst) {
+            return false;
+        }
+        let kept = self
+            .store
+            .renew(
+                self.partner,
+                RUN_LEASE,
+                &self.owner,
+                self.token,
+                RUN_LEASE_SECS,
+            )
+            .await;
+        if !matches!(kept, Ok(true)) {
+            tracing::warn!(partner = self.partner, token = self.token, outcome = ?kept, "the run lost its partner lease; it applies nothing more (R-REL-4)");
+            self.lost.store(true, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Called before each company's apply: renews every [`RENEW_EVERY`] companies; false once
+    /// the lease is lost.
+    pub(super) async fn before_company(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let n = self.started.fetch_add(1, Ordering::SeqCst);
+        if n > 0 && n.is_multiple_of(RENEW_EVERY) {
+            return self.renew().await;
+        }
+        !self.lost.load(Ordering::SeqCst)
+    }
+
+    async fn release(self) {
+        if let Err(e) = self
+            .store
+            .release(self.partner, RUN_LEASE, &self.owner)
+            .await
+        {
+            tracing::warn!(partner = self.partner, error = %e, "run lease not released; it expires");
+        }
+    }
+}
+
 /// Runs a sync for one partner. Records, cursor and status are written unless it is a dry run.
+///
+/// R-REL-4: one run per partner at a time. A run holds the partner's lease (renewed as it
+/// goes; its token fences the cursor). A run that finds the lease held does nothing: a
+/// company's run notes the company for the holder (which syncs it before it lets go, or the
+/// next run does) — the event is folded into that run; a partner run reports it was blocked.
 pub async fn run<S>(
     partner: &Partner,
     clients: &PartnerClients,
@@ -143,6 +240,179 @@ pub async fn run<S>(
     scope: Scope,
     opts: SyncOptions,
     now: DateTime<Utc>,
+) -> Result<SyncReport, SyncError>
+where
+    S: CompanyStore + SyncState + Leases + ?Sized,
+{
+    let err = |source: PortError| SyncError::Port {
+        partner: partner.id.clone(),
+        source,
+    };
+    if opts.dry_run {
+        return run_once(partner, clients, store, scope, &[], opts, now, None).await;
+    }
+    let mut lease = RunLease::take(store, &partner.id).await.map_err(err)?;
+    if lease.is_none() {
+        let mut report = empty_report(partner, &scope, opts, now);
+        if let Scope::Company(c) = &scope {
+            store.wait_for_run(&partner.id, c).await.map_err(err)?;
+            // The holder may have let go after its last look at the notes: try once more.
+            lease = RunLease::take(store, &partner.id).await.map_err(err)?;
+            if lease.is_none() {
+                report.folded = Some(format!(
+                    "another run of partner {} is in progress: company {c} is synced by it \
+                     (or by the next run) — folded into that run (R-REL-4)",
+                    partner.id
+                ));
+                return Ok(report);
+            }
+        } else {
+            report.blocked = Some(format!(
+                "another run of partner {} is in progress (R-REL-4); this {} pass was not \
+                 started — the next one covers it",
+                partner.id,
+                scope.name()
+            ));
+            return Ok(report);
+        }
+    }
+    let mut report: Option<SyncReport> = None;
+    let mut scope = Some(scope);
+    // A note written after this run's last look, by an event that found the lease still
+    // held, is seen after the release: the run takes the lease again for it (once).
+    for _ in 0..2 {
+        let Some(held) = lease.take() else { break };
+        let outcome = rounds(partner, clients, store, &mut scope, opts, now, &held).await;
+        held.release().await;
+        let round = outcome?;
+        let stop = round.blocked.is_some();
+        report = Some(match report {
+            None => round,
+            Some(mut r) => {
+                r.merge(round);
+                r
+            }
+        });
+        if stop || store.waiting(&partner.id).await.map_err(err)?.is_empty() {
+            break;
+        }
+        lease = RunLease::take(store, &partner.id).await.map_err(err)?;
+    }
+    Ok(report.expect("one round at least"))
+}
+
+/// The rounds of a run under its lease: the run's own scope with the companies waiting for it,
+/// then the companies that were noted while it ran.
+async fn rounds<S>(
+    partner: &Partner,
+    clients: &PartnerClients,
+    store: &S,
+    scope: &mut Option<Scope>,
+    opts: SyncOptions,
+    now: DateTime<Utc>,
+    lease: &RunLease<'_, S>,
+) -> Result<SyncReport, SyncError>
+where
+    S: CompanyStore + SyncState + Leases + ?Sized,
+{
+    let err = |source: PortError| SyncError::Port {
+        partner: partner.id.clone(),
+        source,
+    };
+    let mut report: Option<SyncReport> = None;
+    for _ in 0..=WAITING_ROUNDS {
+        let notes = store.waiting(&partner.id).await.map_err(err)?;
+        let this_scope = match scope.take() {
+            Some(s) => s,
+            None if notes.is_empty() => break,
+            None => Scope::Waiting(Vec::new()),
+        };
+        let extra: Vec<String> = notes.iter().map(|(c, _)| c.clone()).collect();
+        let round = run_once(
+            partner,
+            clients,
+            store,
+            this_scope,
+            &extra,
+            opts,
+            now,
+            Some(lease),
+        )
+        .await?;
+        // The noted companies were read after their notes were written: handled.
+        store.done_waiting(&partner.id, &notes).await.map_err(err)?;
+        let stop = round.blocked.is_some() || !lease.renew().await;
+        report = Some(match report {
+            None => round,
+            Some(mut r) => {
+                r.merge(round);
+                r
+            }
+        });
+        if stop {
+            break;
+        }
+    }
+    Ok(report.unwrap_or_else(|| empty_report(partner, &Scope::Waiting(Vec::new()), opts, now)))
+}
+
+fn empty_report(
+    partner: &Partner,
+    scope: &Scope,
+    opts: SyncOptions,
+    now: DateTime<Utc>,
+) -> SyncReport {
+    SyncReport {
+        partner: partner.id.clone(),
+        scope: scope.name(),
+        dry_run: opts.dry_run,
+        started_at: now,
+        companies: 0,
+        plan: Plan {
+            partner: partner.id.clone(),
+            ..Plan::default()
+        },
+        applied: 0,
+        failures: Vec::new(),
+        blocked: None,
+        credentials_refused: None,
+        psa_requests: 0,
+        platform_requests: 0,
+        folded: None,
+    }
+}
+
+impl SyncReport {
+    /// Adds a later round of the same run (companies that waited for it).
+    fn merge(&mut self, later: SyncReport) {
+        self.companies += later.companies;
+        self.plan.changes.extend(later.plan.changes);
+        self.plan.problems.extend(later.plan.problems);
+        self.applied += later.applied;
+        self.failures.extend(later.failures);
+        self.blocked = self.blocked.take().or(later.blocked);
+        self.credentials_refused = self
+            .credentials_refused
+            .take()
+            .or(later.credentials_refused);
+        // Request counters are cumulative per connection: the later round's are the total.
+        self.psa_requests = later.psa_requests;
+        self.platform_requests = later.platform_requests;
+    }
+}
+
+/// One round of a run: read, plan, guard, apply; the cursor and status are written (fenced by
+/// the lease) unless it is a dry run.
+#[allow(clippy::too_many_arguments)]
+async fn run_once<S>(
+    partner: &Partner,
+    clients: &PartnerClients,
+    store: &S,
+    scope: Scope,
+    extra: &[String],
+    opts: SyncOptions,
+    now: DateTime<Utc>,
+    lease: Option<&RunLease<'_, S>>,
 ) -> Result<SyncReport, SyncError>
 where
     S: CompanyStore + SyncState + Leases + ?Sized,
@@ -160,23 +430,7 @@ where
         Scope::Incremental if full_due => Scope::Full,
         s => s,
     };
-    let mut report = SyncReport {
-        partner: partner.id.clone(),
-        scope: scope.name(),
-        dry_run: opts.dry_run,
-        started_at: now,
-        companies: 0,
-        plan: Plan {
-            partner: partner.id.clone(),
-            ..Plan::default()
-        },
-        applied: 0,
-        failures: Vec::new(),
-        blocked: None,
-        credentials_refused: None,
-        psa_requests: 0,
-        platform_requests: 0,
-    };
+    let mut report = empty_report(partner, &scope, opts, now);
     if !partner.switches.provisioning {
         report.blocked = Some("provisioning is switched off for this partner".into());
         return Ok(report);
@@ -192,9 +446,15 @@ where
         return Ok(report);
     }
 
-    let mut snap = read_snapshot(partner, clients, store, &scope, &cursor, today, opts)
+    let mut snap = read_snapshot(partner, clients, store, &scope, extra, &cursor, today, opts)
         .await
         .map_err(err)?;
+    if let Some(l) = lease {
+        if !l.renew().await {
+            report.blocked = Some(lost_lease(partner));
+            return Ok(report);
+        }
+    }
 
     // Plan every considered company (pure rules).
     let mut by_company: BTreeMap<String, CompanyPlan> = snap
@@ -304,7 +564,14 @@ where
     let outcomes: Vec<(usize, Option<CompanyProblem>, bool)> = stream::iter(plans)
         .map(|p| {
             let original = records.get(&p.company_id).cloned();
-            async move { apply_company(partner, clients, store, p, original, now).await }
+            async move {
+                if let Some(l) = lease {
+                    if !l.before_company().await {
+                        return apply::not_applied(p.company_id, lost_lease(partner));
+                    }
+                }
+                apply_company(partner, clients, store, p, original, now).await
+            }
         })
         .buffer_unordered(opts.concurrency.max(1))
         .map(|a| record_company(partner, store, a))
@@ -333,6 +600,22 @@ where
     if scope == Scope::Full {
         next.last_full = Some(now);
     }
+    if let Some(l) = lease {
+        // No other run held the lease when this one read the cursor, so a stored fence at or
+        // above this run's token means the lease's counter was lost (its item deleted): the
+        // fence continues from the cursor's.
+        next.fence = if cursor.fence < l.token {
+            l.token
+        } else {
+            tracing::warn!(partner = %partner.id, token = l.token, fence = cursor.fence, "the run lease's token is behind the cursor's fence (lease item lost?); continuing from the fence");
+            cursor.fence + 1
+        };
+        if !l.renew().await {
+            // A later run holds the partner now: its cursor is the one that counts.
+            report.blocked = Some(lost_lease(partner));
+            next = cursor.clone();
+        }
+    }
     if next != cursor {
         store.put_cursor(&partner.id, &next).await.map_err(err)?;
     }
@@ -341,6 +624,14 @@ where
         .await
         .map_err(err)?;
     Ok(report)
+}
+
+fn lost_lease(partner: &Partner) -> String {
+    format!(
+        "partner {}'s run lease was lost to another run (R-REL-4); what this run had not \
+         applied is left to that run and the next pass",
+        partner.id
+    )
 }
 
 /// Plans one company from what the run read (R-PROV-*, R-TWO-*). A tenant stamped with the
@@ -365,7 +656,23 @@ fn plan_one(partner: &Partner, snap: &Snapshot, cid: &str, today: NaiveDate) -> 
         tenant: tenant.map(|t| &t.tenant),
         tenant_items: tenant.map_or(&no_items[..], |t| t.items.as_slice()),
     };
-    twoway::plan_company(partner, &company_snap, &snap.infra_vendors, today)
+    let mut plan = twoway::plan_company(partner, &company_snap, &snap.infra_vendors, today);
+    if plan
+        .changes
+        .iter()
+        .any(|c| matches!(c, crate::plan::Change::SetQuota { .. }))
+    {
+        plan.basis = company_snap
+            .tenant_items
+            .iter()
+            .map(|i| crate::ports::QuotaSet {
+                item: i.key.clone(),
+                enabled: i.enabled,
+                quota: i.quota,
+            })
+            .collect();
+    }
+    plan
 }
 
 async fn write_status(

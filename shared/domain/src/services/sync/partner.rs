@@ -171,6 +171,9 @@ pub struct ReportView<'a> {
     pub companies: usize,
     pub applied: usize,
     pub blocked: Option<&'a str>,
+    /// R-REL-4: left for the run of the partner that was in progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded: Option<&'a str>,
     pub psa_requests: u64,
     pub platform_requests: u64,
     pub changes_total: usize,
@@ -194,6 +197,7 @@ pub fn report_view(r: &SyncReport) -> ReportView<'_> {
         companies: r.companies,
         applied: r.applied,
         blocked: r.blocked.as_deref(),
+        folded: r.folded.as_deref(),
         psa_requests: r.psa_requests,
         platform_requests: r.platform_requests,
         changes_total: r.plan.changes.len(),
@@ -247,6 +251,7 @@ mod tests {
             credentials_refused: None,
             psa_requests: 0,
             platform_requests: 0,
+            folded: None,
         };
         let event = serde_json::to_vec(&report_view(&r)).unwrap();
         assert!(event.len() < 128 * 1024, "{} bytes", event.len());

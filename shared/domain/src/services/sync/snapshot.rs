@@ -44,6 +44,7 @@ pub(super) async fn read_snapshot(
     clients: &PartnerClients,
     store: &(impl CompanyStore + ?Sized),
     scope: &Scope,
+    extra: &[String],
     cursor: &crate::ports::SyncCursor,
     today: NaiveDate,
     opts: SyncOptions,
@@ -107,10 +108,13 @@ pub(super) async fn read_snapshot(
             snap.companies = companies.into_iter().map(|c| (c.id.clone(), c)).collect();
             agreements
         }
-        Scope::Incremental | Scope::Company(_) => {
-            let mut wanted: BTreeSet<String> = BTreeSet::new();
+        Scope::Incremental | Scope::Company(_) | Scope::Waiting(_) => {
+            // Companies whose events waited for this run (R-REL-4) are read like one company.
+            let mut wanted: BTreeSet<String> = extra.iter().cloned().collect();
             if let Scope::Company(c) = scope {
                 wanted.insert(c.clone());
+            } else if let Scope::Waiting(cs) = scope {
+                wanted.extend(cs.iter().cloned());
             } else {
                 // R-PROV-8: each entity from its own cursor, the overlap read again and what an
                 // earlier pass saw dropped.
