@@ -368,7 +368,20 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Row>> {
             psa.reset_stats();
             let counted_before = psa.threshold_used();
             let started = Instant::now();
-            let out = tokio::process::Command::new(&exe)
+            // PSA_BRIDGE_BENCH_HEAPTRACK=<file>: the full pass without change runs under
+            // heaptrack (its figures are then not the bench's), to see what holds the memory.
+            let profile = std::env::var("PSA_BRIDGE_BENCH_HEAPTRACK")
+                .ok()
+                .filter(|_| k == 2);
+            let mut cmd = match &profile {
+                Some(file) => {
+                    let mut c = tokio::process::Command::new("heaptrack");
+                    c.args(["-o", file]).arg(&exe);
+                    c
+                }
+                None => tokio::process::Command::new(&exe),
+            };
+            let out = cmd
                 .args([
                     "--endpoint-url",
                     &moto.endpoint,
