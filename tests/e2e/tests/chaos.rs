@@ -124,7 +124,11 @@ async fn one_schedule(seed: u64) -> Vec<String> {
         for _ in 0..1 + rng.below(3) {
             log.push(random_fault(&w, &mut rng));
         }
-        let pass = if rng.below(3) == 0 { "full" } else { "incremental" };
+        let pass = if rng.below(3) == 0 {
+            "full"
+        } else {
+            "incremental"
+        };
         let company = companies[rng.below(COMPANIES as u64) as usize];
         if rng.below(2) == 0 {
             // Two runs at once: a partner pass and a company event.
@@ -136,7 +140,9 @@ async fn one_schedule(seed: u64) -> Vec<String> {
                     json!({"partner": PARTNER, "company_id": company.to_string()})
                 ),
             );
-            log.push(format!("round {round}: {pass} ‖ company {company}: {a} | {b}"));
+            log.push(format!(
+                "round {round}: {pass} ‖ company {company}: {a} | {b}"
+            ));
         } else {
             let a = attempt(&w, "SyncPartner", json!({"partner": PARTNER, "pass": pass})).await;
             log.push(format!("round {round}: {pass}: {a}"));
@@ -155,15 +161,27 @@ async fn one_schedule(seed: u64) -> Vec<String> {
             json!({"partner": PARTNER, "pass": "full"}),
         )
         .await
-        .unwrap_or_else(|e| panic!("seed {seed}: the clean pass failed: {e}\n{}", log.join("\n")));
+        .unwrap_or_else(|e| {
+            panic!(
+                "seed {seed}: the clean pass failed: {e}\n{}",
+                log.join("\n")
+            )
+        });
     let ctx = || format!("seed {seed}\n{}\n{out}", log.join("\n"));
     assert_eq!(out["failures"], json!([]), "{}", ctx());
 
     // One tenant per company, each mapped, set up and with nothing owed.
-    assert_eq!(w.tenants().len(), COMPANIES, "one tenant per company: {}", ctx());
+    assert_eq!(
+        w.tenants().len(),
+        COMPANIES,
+        "one tenant per company: {}",
+        ctx()
+    );
     let mut seen = std::collections::BTreeSet::new();
     for c in &companies {
-        let t = w.tenant_of(*c).unwrap_or_else(|| panic!("company {c} unmapped: {}", ctx()));
+        let t = w
+            .tenant_of(*c)
+            .unwrap_or_else(|| panic!("company {c} unmapped: {}", ctx()));
         let tid = t["id"].as_str().unwrap().to_owned();
         assert!(seen.insert(tid.clone()), "tenant {tid} twice: {}", ctx());
         let rec = w
@@ -174,7 +192,12 @@ async fn one_schedule(seed: u64) -> Vec<String> {
             .unwrap()
             .expect("record");
         assert_eq!(rec.tenant_id(), Some(tid.as_str()), "{}", ctx());
-        assert!(rec.pending_setup.is_empty(), "company {c} owes {:?}: {}", rec.pending_setup, ctx());
+        assert!(
+            rec.pending_setup.is_empty(),
+            "company {c} owes {:?}: {}",
+            rec.pending_setup,
+            ctx()
+        );
         let tenant = w.sandbox.platform.tenant(&tid).unwrap();
         assert_eq!(tenant["pricing_mode"], "trial", "company {c}: {}", ctx());
         assert_eq!(tenant["mfa_status"], "enabled", "company {c}: {}", ctx());
