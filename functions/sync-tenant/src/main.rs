@@ -29,8 +29,11 @@ async fn main() -> Result<(), Error> {
             .ok()
             .and_then(|v| v.parse().ok()),
     };
+    let deadline = settings.deadline.clone();
     lambda_runtime::run(service_fn(|ev: LambdaEvent<EventBridgeEvent<Value>>| {
         let deps = deps.clone();
+        // R-REL-1: every client's retries stop before this invocation's time is up.
+        deadline.set_epoch_ms(ev.context.deadline);
         async move { handle(&deps, ev.payload).await }
     }))
     .await

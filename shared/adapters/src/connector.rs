@@ -147,6 +147,11 @@ impl Connector for VendorConnector {
         self.connect_with(partner, &psa, &platform).await
     }
 
+    async fn reconnect(&self, partner: &Partner) -> PortResult<PartnerClients> {
+        self.secrets.forget(&partner.id).await;
+        self.connect(partner).await
+    }
+
     async fn connect_with(
         &self,
         partner: &Partner,

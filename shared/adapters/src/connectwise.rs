@@ -9,7 +9,7 @@
 
 use crate::http::{
     is_loopback, parse_day, parse_time, snippet, Endpoint, ErrorDialect, Forbidden, HttpSettings,
-    Idempotency,
+    Idempotency, Pages,
 };
 use async_trait::async_trait;
 use base64::Engine;
@@ -120,14 +120,14 @@ impl ConnectWise {
         let url = self
             .ep
             .url(&format!("login/companyinfo/{}", self.company_id))?;
-        let resp = self
+        let answer = self
             .ep
-            .send(Idempotency::Safe, || {
+            .send(&CwErrors, Idempotency::Safe, || {
                 self.ep.request(Method::GET, url.clone())
             })
             .await?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
+        let status = answer.status;
+        let text = answer.text();
         if !status.is_success() {
             return Err(PortError::Transient {
                 system: System::Psa,
@@ -193,9 +193,9 @@ impl ConnectWise {
                 message: format!("bad ConnectWise path {path_and_query}: {e}"),
             })?;
             self.ep.same_origin(&url)?;
-            let resp = self
+            let answer = self
                 .ep
-                .send(Idempotency::Safe, || {
+                .send(&CwErrors, Idempotency::Safe, || {
                     let mut rb = self.authed(Method::GET, url.clone());
                     for (k, v) in extra {
                         rb = rb.header(*k, *v);
@@ -203,16 +203,9 @@ impl ConnectWise {
                     rb
                 })
                 .await?;
-            let status = resp.status();
-            let link = resp
-                .headers()
-                .get("Link")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| CwErrors.broke_off(path_and_query, e))?;
+            let status = answer.status;
+            let link = answer.header("Link").map(str::to_owned);
+            let body = answer.body;
             if status == StatusCode::NOT_FOUND && !refreshed {
                 // On cloud a 404 can mean the codebase moved: discover it again, once.
                 refreshed = true;
@@ -241,6 +234,7 @@ impl ConnectWise {
     ) -> PortResult<Vec<T>> {
         let mut out = Vec::new();
         let mut page_id: Option<i64> = None;
+        let mut pages = Pages::new(System::Psa, format!("ConnectWise {resource}"));
         loop {
             let path = {
                 let mut q = url::form_urlencoded::Serializer::new(String::new());
@@ -261,7 +255,10 @@ impl ConnectWise {
             out.extend(items.into_iter().filter_map(&map));
             let next = link.as_deref().and_then(next_page_id);
             match (next, last_id) {
-                (Some(next), _) if n > 0 => page_id = Some(next),
+                (Some(next), _) if n > 0 => {
+                    pages.next(&next.to_string())?;
+                    page_id = Some(next)
+                }
                 _ => break,
             }
         }

@@ -156,15 +156,54 @@ impl SecretsManager {
     }
 }
 
-fn malformed(partner: &str, kind: SecretKind, e: serde_json::Error) -> PortError {
-    // serde's message names the missing field; it never contains the secret's value.
-    PortError::Credentials {
+/// Reads a secret's JSON into `T`. Errors name what is wrong — not JSON, a field missing or not
+/// a string, an unknown `psa` — and never quote the value (serde's own messages can: "invalid
+/// type: integer `123`", "unknown variant `…`").
+fn parse_secret<T: serde::de::DeserializeOwned>(
+    partner: &str,
+    kind: SecretKind,
+    raw: &str,
+) -> PortResult<T> {
+    let bad = |why: String| {
+        PortError::Credentials {
         system: System::Secrets,
         message: format!(
-            "partner {partner}: the {} secret is malformed ({e}) — set it again with `psa-bridge credentials set`",
+            "partner {partner}: the {} secret is malformed ({why}) — set it again with `psa-bridge credentials set`",
             kind.as_str()
         ),
     }
+    };
+    let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| {
+        bad(format!(
+            "not JSON, at line {} column {}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let Some(obj) = v.as_object() else {
+        return Err(bad("not a JSON object".into()));
+    };
+    let fields: &[&str] = match kind {
+        SecretKind::Platform => &["client_id", "client_secret"],
+        _ => match obj.get("psa").and_then(serde_json::Value::as_str) {
+            Some("connectwise") => &[
+                "site",
+                "company_id",
+                "public_key",
+                "private_key",
+                "client_id",
+            ],
+            Some("autotask") => &["username", "secret", "integration_code"],
+            Some(_) => return Err(bad("field `psa` is neither connectwise nor autotask".into())),
+            None => return Err(bad("field `psa` is missing or not a string".into())),
+        },
+    };
+    for f in fields {
+        if !obj.get(*f).is_some_and(serde_json::Value::is_string) {
+            return Err(bad(format!("field `{f}` is missing or not a string")));
+        }
+    }
+    serde_json::from_value(v).map_err(|_| bad("its fields do not read".into()))
 }
 
 #[async_trait]
@@ -176,8 +215,7 @@ impl Secrets for SecretsManager {
     )]
     async fn psa(&self, partner: &str) -> PortResult<PsaCredentials> {
         let raw = self.read(partner, SecretKind::Psa).await?;
-        let parsed: PsaSecret = serde_json::from_str(raw.expose_secret())
-            .map_err(|e| malformed(partner, SecretKind::Psa, e))?;
+        let parsed: PsaSecret = parse_secret(partner, SecretKind::Psa, raw.expose_secret())?;
         Ok(match parsed {
             PsaSecret::Connectwise {
                 site,
@@ -211,12 +249,15 @@ impl Secrets for SecretsManager {
     )]
     async fn platform(&self, partner: &str) -> PortResult<PlatformCredentials> {
         let raw = self.read(partner, SecretKind::Platform).await?;
-        let p: PlatformSecret = serde_json::from_str(raw.expose_secret())
-            .map_err(|e| malformed(partner, SecretKind::Platform, e))?;
+        let p: PlatformSecret = parse_secret(partner, SecretKind::Platform, raw.expose_secret())?;
         Ok(PlatformCredentials {
             client_id: p.client_id,
             client_secret: p.client_secret.into(),
         })
+    }
+
+    async fn forget(&self, partner: &str) {
+        self.invalidate(partner).await;
     }
 
     #[tracing::instrument(
@@ -288,5 +329,57 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    // R-SET-2: a malformed secret is reported by what is wrong with it, never by its value.
+    #[test]
+    fn r_set_2_a_malformed_secret_names_the_field_never_the_value() {
+        let cases: [(SecretKind, &str, &str); 6] = [
+            (
+                SecretKind::Platform,
+                r#"{"client_id":"c","client_secret":918273645}"#,
+                "field `client_secret`",
+            ),
+            (SecretKind::Platform, r#"{"client_id":"c""#, "not JSON"),
+            (
+                SecretKind::Platform,
+                r#""hunter2-S3cret""#,
+                "not a JSON object",
+            ),
+            (
+                SecretKind::Psa,
+                r#"{"psa":"hunter2-S3cret"}"#,
+                "field `psa` is neither",
+            ),
+            (
+                SecretKind::Psa,
+                r#"{"psa":"autotask","username":"u","secret":["hunter2-S3cret"],"integration_code":"i"}"#,
+                "field `secret`",
+            ),
+            (
+                SecretKind::Psa,
+                r#"{"psa":"connectwise","site":"s","company_id":"c","public_key":"p","private_key":"k"}"#,
+                "field `client_id`",
+            ),
+        ];
+        for (kind, raw, names) in cases {
+            let e = match kind {
+                SecretKind::Platform => parse_secret::<PlatformSecret>("acme", kind, raw).err(),
+                _ => parse_secret::<PsaSecret>("acme", kind, raw).err(),
+            }
+            .expect(raw)
+            .to_string();
+            assert!(e.contains(names), "{raw}: {e}");
+            for value in ["918273645", "hunter2-S3cret"] {
+                assert!(!e.contains(value), "{raw}: {e}");
+            }
+        }
+        let ok: PlatformSecret = parse_secret(
+            "acme",
+            SecretKind::Platform,
+            r#"{"client_id":"c","client_secret":"s"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.client_secret, "s");
     }
 }

@@ -46,6 +46,7 @@ fn settings() -> HttpSettings {
         retry: RetryPolicy::quick(),
         timeout: Duration::from_secs(10),
         concurrency: 8,
+        deadline: Default::default(),
     }
 }
 

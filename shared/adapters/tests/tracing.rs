@@ -58,6 +58,7 @@ async fn adapter_calls_log_their_partner_system_and_company_never_a_secret() {
         },
         timeout: Duration::from_secs(5),
         concurrency: 2,
+        deadline: Default::default(),
     };
     let clients = adapters::connector::clients_from_with(
         &common::partner(PsaKind::Connectwise),

@@ -551,11 +551,11 @@ async fn r_set_4_a_credential_failure_is_on_the_status_and_raises_an_event() {
             true,
         ),
         (
-            "the PSA refuses the keys during the run",
+            "the PSA refuses the keys during the run, and again after they are read afresh",
             |w| {
                 w.psa
                     .faults()
-                    .fail("companies", 1, credentials(System::Psa));
+                    .fail("companies", 2, credentials(System::Psa));
             },
             true,
         ),
@@ -593,6 +593,50 @@ async fn r_set_4_a_credential_failure_is_on_the_status_and_raises_an_event() {
             assert!(failed.is_empty(), "{case}");
         }
     }
+}
+
+// R-SET-4: keys rotated while a process held them cached — a vendor's rejection makes the run
+// read the secrets again (once) and go on; a missing secret or a second rejection does not.
+#[tokio::test]
+async fn r_set_4_rejected_keys_are_read_again_once_before_the_run_fails() {
+    let w = World::new(PsaKind::Connectwise).await;
+    w.psa
+        .faults()
+        .fail("companies", 1, credentials(System::Psa));
+    let report = w
+        .sync_partner(Scope::Full, false, false)
+        .await
+        .expect("the keys read afresh work");
+    assert_eq!(w.connector.faults().calls("reconnect"), 1);
+    assert_eq!(
+        w.psa.faults().calls("companies"),
+        2,
+        "the run went on: {report:?}"
+    );
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert!(w.events.of_type(DETAIL_CREDENTIALS_FAILED).is_empty());
+    assert_eq!(w.events.of_type(DETAIL_SYNC_COMPLETED).len(), 1);
+
+    // Refused twice: read afresh once only, then the credential failure.
+    let w = World::new(PsaKind::Connectwise).await;
+    w.psa
+        .faults()
+        .fail("companies", 5, credentials(System::Platform));
+    w.sync_partner(Scope::Full, false, false)
+        .await
+        .expect_err("still refused");
+    assert_eq!(w.connector.faults().calls("reconnect"), 1);
+    assert_eq!(w.events.of_type(DETAIL_CREDENTIALS_FAILED).len(), 1);
+
+    // A missing secret is not read again.
+    let w = World::new(PsaKind::Connectwise).await;
+    w.connector
+        .faults()
+        .fail("connect", 1, credentials(System::Secrets));
+    w.sync_partner(Scope::Full, false, false)
+        .await
+        .expect_err("no secret");
+    assert_eq!(w.connector.faults().calls("reconnect"), 0);
 }
 
 // R-STAT-1

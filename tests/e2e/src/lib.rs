@@ -3,7 +3,7 @@
 
 use adapters::aws::{local_sdk_config, AwsAdapters, Resources};
 use adapters::connector::VendorConnector;
-use adapters::http::{HttpSettings, RetryPolicy};
+use adapters::http::{Deadline, HttpSettings, RetryPolicy};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use domain::ports::{Clock, Secrets};
@@ -54,6 +54,8 @@ pub struct World {
     pub ctx: Ctx,
     pub account: PartnerAccount,
     pub products: Products,
+    /// The invocation deadline the world's clients retry within (unset unless a test sets it).
+    pub deadline: Deadline,
 }
 
 /// The first day of the tests' world.
@@ -71,6 +73,7 @@ pub fn test_http() -> HttpSettings {
         retry: RetryPolicy::quick(),
         timeout: std::time::Duration::from_secs(5),
         concurrency: 8,
+        deadline: Default::default(),
     }
 }
 
@@ -137,6 +140,7 @@ impl World {
             ctx,
             account,
             products,
+            deadline: http.deadline.clone(),
         }
     }
 

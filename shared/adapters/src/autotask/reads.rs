@@ -10,6 +10,7 @@ use super::{
     at_date, at_format, rejected, Autotask, IDS_PER_QUERY, LOG_SYSTEM, MAX_PAGES, PAGE_SIZE,
     RECURRING_SERVICE, VENDOR,
 };
+use crate::http::Pages;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use domain::model::{Agreement, Contact, Line, ProductRef, PsaCompany};
@@ -41,6 +42,7 @@ impl Autotask {
         let mut next: Option<Url> = None;
         let mut after: Option<i64> = None;
         let mut max_seen: Option<i64> = None;
+        let mut pages = Pages::with_cap(System::Psa, format!("{VENDOR} {entity}/query"), MAX_PAGES);
         for _ in 0..MAX_PAGES {
             let page: WirePage<W> = match next.take() {
                 Some(u) => self.call(Method::GET, u, None).await?,
@@ -71,6 +73,7 @@ impl Autotask {
             else {
                 return Ok(out);
             };
+            pages.next(next_url.trim())?;
             match follow_next_page(api.ep.origin(), next_url.trim()) {
                 Some(u) => next = Some(u),
                 None => {

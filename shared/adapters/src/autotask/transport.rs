@@ -3,8 +3,8 @@
 
 use super::errors::retryable;
 use super::{transient, Autotask, VENDOR};
-use crate::http::{snippet, Endpoint, ErrorDialect, Idempotency, Retry};
-use domain::{PortError, PortResult, System};
+use crate::http::{snippet, Endpoint, ErrorDialect, Idempotency};
+use domain::{PortError, PortResult};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -21,12 +21,14 @@ pub(super) fn entity_of(u: &Url) -> String {
 }
 
 impl Autotask {
-    /// One request, retried on 429 (by the endpoint, honouring Retry-After), 502/503/504,
-    /// server-failure 500s and lost connections (all our requests are reads). Returns the
-    /// first answer that is not retryable, with its body.
+    /// One request, in the endpoint's one retry loop: 429 (honouring Retry-After), and for
+    /// reads 502/503/504, the 500s Autotask answers to server failures (not those it answers
+    /// to permanent errors, [`retryable`]) and lost connections. Returns the first answer that
+    /// is not retried, with its body.
     ///
-    /// A write (`Idempotency::Unsafe`) is never sent twice after it may have arrived: a 5xx or
-    /// a lost answer is handed back, and the caller re-reads before it writes again.
+    /// A write (`Idempotency::Unsafe`) is never sent twice after it may have arrived: a
+    /// retryable 5xx or a lost answer is handed back as transient, and the caller re-reads
+    /// before it writes again.
     pub(super) async fn exchange(
         &self,
         ep: &Endpoint,
@@ -36,52 +38,40 @@ impl Autotask {
         auth: bool,
         idem: Idempotency,
     ) -> PortResult<(StatusCode, String)> {
-        let mut retry = Retry::new(&self.cfg.settings.retry, System::Psa, VENDOR);
-        // `Idempotency::Unsafe` makes the endpoint retry only 429 and hand back 5xx answers and
-        // transport failures (its message starts "{vendor} did not answer", see crate::http):
-        // this loop decides about those, since Autotask also answers 500 to permanent errors.
-        let transport = format!("{VENDOR} did not answer");
-        loop {
-            let sent = ep
-                .send(Idempotency::Unsafe, || {
-                    let mut rb = ep
-                        .request(method.clone(), url.clone())
-                        .header("Accept", "application/json");
-                    if auth {
-                        rb = rb
-                            .header("ApiIntegrationCode", self.cfg.h_code.clone())
-                            .header("UserName", self.cfg.h_username.clone())
-                            .header("Secret", self.cfg.h_secret.clone());
-                    }
-                    if let Some(b) = body {
-                        rb = rb.json(b);
-                    }
-                    rb
-                })
-                .await;
-            let why = match sent {
-                Ok(resp) => {
-                    let status = resp.status();
-                    match resp.text().await {
-                        Ok(text) if retryable(status, &text) => format!(
-                            "{VENDOR} answered {status}: {}",
-                            self.scrub(&snippet(&text))
-                        ),
-                        Ok(text) => return Ok((status, text)),
-                        Err(e) => format!("{VENDOR} answer was cut off: {e}"),
-                    }
+        let not_repeated = "(a write is not repeated; the next run re-reads first)";
+        let sent = ep
+            .send(&*self.cfg, idem, || {
+                let mut rb = ep
+                    .request(method.clone(), url.clone())
+                    .header("Accept", "application/json");
+                if auth {
+                    rb = rb
+                        .header("ApiIntegrationCode", self.cfg.h_code.clone())
+                        .header("UserName", self.cfg.h_username.clone())
+                        .header("Secret", self.cfg.h_secret.clone());
                 }
-                Err(PortError::Transient { message, .. }) if message.starts_with(&transport) => {
-                    message
+                if let Some(b) = body {
+                    rb = rb.json(b);
                 }
-                Err(e) => return Err(e),
-            };
-            if idem == Idempotency::Unsafe {
-                return Err(transient(format!(
-                    "{why} (a write is not repeated; the next run re-reads first)"
-                )));
+                rb
+            })
+            .await;
+        match sent {
+            Ok(answer) => {
+                let text = answer.text().into_owned();
+                if idem == Idempotency::Unsafe && retryable(answer.status, &text) {
+                    return Err(transient(format!(
+                        "{VENDOR} answered {}: {} {not_repeated}",
+                        answer.status,
+                        snippet(&self.scrub(&text))
+                    )));
+                }
+                Ok((answer.status, text))
             }
-            retry.pause(why, None).await?;
+            Err(PortError::Transient { message, .. }) if idem == Idempotency::Unsafe => {
+                Err(transient(format!("{message} {not_repeated}")))
+            }
+            Err(e) => Err(e),
         }
     }
 

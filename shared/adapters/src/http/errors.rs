@@ -47,7 +47,8 @@ pub trait ErrorDialect {
 
     /// The error for a vendor's non-success answer to `what` (a path or an operation).
     fn classify(&self, status: StatusCode, body: &str, what: &str) -> PortError {
-        let text = self.redact(self.message(body).unwrap_or_else(|| snippet(body)));
+        // Redact the whole text first, then cut it: a secret across the cut is never half shown.
+        let text = snippet(&self.redact(self.message(body).unwrap_or_else(|| body.to_owned())));
         if let Some(e) = self.vendor_code(status, &text, what) {
             return e;
         }

@@ -3,19 +3,25 @@
 //! timeouts and lost connections (R-REL-1). Requests go only to the adapter's configured origin.
 //!
 //! - [`errors`]: one status → [`PortError`] classification for every vendor;
-//! - [`retry`]: jittered exponential backoff within the policy's attempts and budget;
+//! - [`retry`]: jittered exponential backoff within the policy's attempts and budget and the
+//!   invocation's [`Deadline`];
+//! - [`paging`]: every paging loop makes progress and stops at a page cap;
 //! - [`time`]: one parser for the vendors' timestamps.
 
 pub mod errors;
+pub mod paging;
 pub mod retry;
 pub mod time;
 
 pub use errors::{ErrorDialect, Forbidden};
-pub use retry::{Backoff, Retry};
+pub use paging::Pages;
+pub use retry::{retry_after, Backoff, Deadline, Retry, DEADLINE_MARGIN};
 pub use time::{parse_day, parse_time};
 
+use bytes::Bytes;
 use domain::{PortError, System};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder, StatusCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +72,8 @@ pub struct HttpSettings {
     pub timeout: Duration,
     /// Requests in flight at once per vendor client.
     pub concurrency: usize,
+    /// When the current invocation must stop retrying (shared; set per invocation).
+    pub deadline: Deadline,
 }
 
 impl Default for HttpSettings {
@@ -74,6 +82,7 @@ impl Default for HttpSettings {
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
             concurrency: 8,
+            deadline: Deadline::default(),
         }
     }
 }
@@ -103,6 +112,26 @@ pub struct Endpoint {
     limiter: Arc<Semaphore>,
     counter: Arc<AtomicU64>,
     retry: RetryPolicy,
+    timeout: Duration,
+    deadline: Deadline,
+}
+
+/// A vendor's answer that is not retried: status, headers and the whole body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 /// Whether a request may be sent again after a lost answer.
@@ -130,6 +159,8 @@ impl Endpoint {
             limiter: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             counter: Arc::new(AtomicU64::new(0)),
             retry: settings.retry.clone(),
+            timeout: settings.timeout,
+            deadline: settings.deadline.clone(),
         }
     }
 
@@ -177,58 +208,112 @@ impl Endpoint {
         }
     }
 
-    /// Sends a request built by `build` (called once per attempt), retrying per the policy.
-    /// Returns the first response that is not retryable (2xx or a permanent 4xx).
-    pub async fn send(
+    /// Sends a request built by `build` (called once per attempt) and reads its answer,
+    /// retrying per the policy within the invocation's deadline — the one retry loop of every
+    /// call (R-REL-1): 429 always (the request was not processed), honouring `Retry-After`;
+    /// for [`Idempotency::Safe`] requests also server failures the vendor's `dialect` calls
+    /// retryable (`Retry-After` honoured on 503), timeouts, lost connections and answers that
+    /// broke off. Returns the first answer that is not retried (2xx, a 4xx, or a 5xx to a
+    /// write).
+    pub async fn send<D: ErrorDialect>(
         &self,
+        dialect: &D,
         idempotency: Idempotency,
         build: impl Fn() -> RequestBuilder,
-    ) -> Result<Response, PortError> {
-        let mut retry = Retry::new(&self.retry, self.system, self.vendor);
+    ) -> Result<Answer, PortError> {
+        let mut retry = Retry::new(&self.retry, &self.deadline, self.system, self.vendor);
         loop {
+            let left = self.deadline.remaining();
+            if left == Some(Duration::ZERO) {
+                return Err(PortError::Transient {
+                    system: self.system,
+                    message: format!(
+                        "{}: not sent, this invocation's time is used up",
+                        self.vendor
+                    ),
+                });
+            }
             let result = {
                 let _permit = self.limiter.acquire().await.expect("semaphore open");
                 self.counter.fetch_add(1, Ordering::Relaxed);
-                build().send().await
+                let mut rb = build();
+                if let Some(left) = left.filter(|l| *l < self.timeout) {
+                    rb = rb.timeout(left);
+                }
+                rb.send().await
             };
-            let (retry_after, why) = match result {
+            let (wait, why) = match result {
                 Ok(resp) => {
                     let status = resp.status();
-                    if status == StatusCode::TOO_MANY_REQUESTS {
-                        let ra = resp
-                            .headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse::<u64>().ok())
-                            .map(Duration::from_secs);
-                        (ra, format!("{} throttled the request (429)", self.vendor))
-                    } else if status.is_server_error() && idempotency == Idempotency::Safe {
-                        let body = resp.text().await.unwrap_or_default();
-                        (
+                    let headers = resp.headers().clone();
+                    let ra = headers
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| retry_after(v, chrono::Utc::now()));
+                    match resp.bytes().await {
+                        Ok(_) if status == StatusCode::TOO_MANY_REQUESTS => {
+                            (ra, format!("{} throttled the request (429)", self.vendor))
+                        }
+                        Ok(body)
+                            if status.is_server_error()
+                                && idempotency == Idempotency::Safe
+                                && dialect.server_error_retryable(
+                                    status,
+                                    &String::from_utf8_lossy(&body),
+                                ) =>
+                        {
+                            let text = dialect.redact(String::from_utf8_lossy(&body).into_owned());
+                            (
+                                ra.filter(|_| status == StatusCode::SERVICE_UNAVAILABLE),
+                                format!("{} answered {status}: {}", self.vendor, snippet(&text)),
+                            )
+                        }
+                        Ok(body) => {
+                            return Ok(Answer {
+                                status,
+                                headers,
+                                body,
+                            })
+                        }
+                        Err(e) if idempotency == Idempotency::Safe => (
                             None,
-                            format!("{} answered {status}: {}", self.vendor, snippet(&body)),
-                        )
-                    } else {
-                        return Ok(resp);
+                            format!(
+                                "{}: the answer ({status}) broke off: {}",
+                                self.vendor,
+                                error_chain(&e.without_url())
+                            ),
+                        ),
+                        Err(e) => {
+                            return Err(PortError::Transient {
+                                system: self.system,
+                                message: format!(
+                                    "{}: the answer ({status}) broke off: {}",
+                                    self.vendor,
+                                    error_chain(&e.without_url())
+                                ),
+                            })
+                        }
                     }
                 }
-                Err(e)
-                    if idempotency == Idempotency::Safe
-                        && (e.is_timeout() || e.is_connect() || e.is_request()) =>
-                {
-                    (
-                        None,
-                        format!("{} did not answer: {}", self.vendor, error_chain(&e)),
-                    )
-                }
                 Err(e) => {
-                    return Err(PortError::Transient {
-                        system: self.system,
-                        message: format!("{} did not answer: {}", self.vendor, error_chain(&e)),
-                    })
+                    // Never the URL: a query can carry a user name (Autotask zone discovery).
+                    let retryable = e.is_timeout() || e.is_connect() || e.is_request();
+                    let why = format!(
+                        "{} did not answer: {}",
+                        self.vendor,
+                        error_chain(&e.without_url())
+                    );
+                    if idempotency == Idempotency::Safe && retryable {
+                        (None, why)
+                    } else {
+                        return Err(PortError::Transient {
+                            system: self.system,
+                            message: why,
+                        });
+                    }
                 }
             };
-            retry.pause(why, retry_after).await?;
+            retry.pause(why, wait).await?;
         }
     }
 }

@@ -1,11 +1,62 @@
 //! Retry pacing (R-REL-1): jittered exponential backoff within a policy's attempts and time
-//! budget, with `Retry-After` honoured up to the policy's limit. One loop state for every
-//! vendor: [`super::Endpoint::send`] and the Autotask adapter's own 500-deciding loop.
+//! budget and the invocation's [`Deadline`], with `Retry-After` (seconds or an HTTP date)
+//! honoured up to the policy's limit. One loop state for every vendor, in
+//! [`super::Endpoint::send`].
 
 use super::RetryPolicy;
+use chrono::{DateTime, Utc};
 use domain::{PortError, System};
 use rand::Rng;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Time kept back from a Lambda's deadline: after its last retry a run still writes its cursor
+/// and status and publishes its summary.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+/// When the current invocation must be done with retrying, shared by every client of the
+/// process (the handler sets it from the Lambda context at the start of each invocation).
+/// Unset (the CLI, tests that do not care): only the policy's own budget applies.
+#[derive(Debug, Clone, Default)]
+pub struct Deadline(Arc<Mutex<Option<Instant>>>);
+
+impl Deadline {
+    /// From a Lambda context's deadline (milliseconds since the epoch), less
+    /// [`DEADLINE_MARGIN`].
+    pub fn set_epoch_ms(&self, deadline_ms: u64) {
+        let at = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+        let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+        self.set_in(left.saturating_sub(DEADLINE_MARGIN));
+    }
+
+    /// Retries stop `left` from now.
+    pub fn set_in(&self, left: Duration) {
+        *self.0.lock().expect("deadline lock") = Some(Instant::now() + left);
+    }
+
+    pub fn clear(&self) {
+        *self.0.lock().expect("deadline lock") = None;
+    }
+
+    /// Time left, if a deadline is set.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.0
+            .lock()
+            .expect("deadline lock")
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+}
+
+/// A `Retry-After` value (RFC 9110 §10.2.3): delay seconds or an HTTP date (a date in the past
+/// is no wait). `None` when it is neither.
+pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
+    Some((at - now).to_std().unwrap_or_default())
+}
 
 /// Growth of the interval between attempts.
 const MULTIPLIER: u32 = 2;
@@ -46,6 +97,7 @@ impl Backoff {
 /// The state of one request's retries: attempts made, time spent, the backoff.
 pub struct Retry<'a> {
     policy: &'a RetryPolicy,
+    deadline: &'a Deadline,
     system: System,
     vendor: &'static str,
     started: Instant,
@@ -54,9 +106,15 @@ pub struct Retry<'a> {
 }
 
 impl<'a> Retry<'a> {
-    pub fn new(policy: &'a RetryPolicy, system: System, vendor: &'static str) -> Self {
+    pub fn new(
+        policy: &'a RetryPolicy,
+        deadline: &'a Deadline,
+        system: System,
+        vendor: &'static str,
+    ) -> Self {
         Retry {
             policy,
+            deadline,
             system,
             vendor,
             started: Instant::now(),
@@ -66,8 +124,8 @@ impl<'a> Retry<'a> {
     }
 
     /// After a failed attempt (`why`): how long to wait before the next one, or the transient
-    /// error to give up with (attempts or budget used up, or a `Retry-After` beyond the
-    /// policy's limit).
+    /// error to give up with (attempts, budget or the invocation's time used up, or a
+    /// `Retry-After` beyond the policy's limit).
     pub fn after_failure(
         &mut self,
         why: String,
@@ -84,11 +142,17 @@ impl<'a> Retry<'a> {
             Some(ra) => ra,
             None => self.backoff.next_wait(),
         };
-        if self.attempts >= self.policy.max_attempts
+        let attempts = self.attempts;
+        if attempts >= self.policy.max_attempts
             || self.started.elapsed() + wait > self.policy.budget
         {
-            let attempts = self.attempts;
             return Err(self.give_up(format!("{why} (gave up after {attempts} attempts)")));
+        }
+        if let Some(left) = self.deadline.remaining().filter(|left| wait > *left) {
+            return Err(self.give_up(format!(
+                "{why} (gave up after {attempts} attempts: {} ms of this invocation's time left)",
+                left.as_millis()
+            )));
         }
         tracing::debug!(
             vendor = self.vendor,
@@ -152,7 +216,8 @@ mod tests {
             max_retry_after: Duration::from_secs(5),
             budget: Duration::from_secs(60),
         };
-        let mut r = Retry::new(&policy, System::Psa, "X");
+        let none = Deadline::default();
+        let mut r = Retry::new(&policy, &none, System::Psa, "X");
         assert!(r.after_failure("x answered 503".into(), None).is_ok());
         assert_eq!(
             r.after_failure("x throttled".into(), Some(Duration::from_secs(2)))
@@ -163,10 +228,70 @@ mod tests {
         assert!(e.is_retryable());
         assert!(e.to_string().contains("gave up after 3 attempts"), "{e}");
 
-        let mut r = Retry::new(&policy, System::Platform, "X");
+        let mut r = Retry::new(&policy, &none, System::Platform, "X");
         let e = r
             .after_failure("x throttled".into(), Some(Duration::from_secs(90)))
             .unwrap_err();
         assert!(e.to_string().contains("Retry-After 90s is beyond"), "{e}");
+    }
+
+    #[test]
+    fn r_rel_1_retries_stop_at_the_invocation_deadline() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: ms(1),
+            max_backoff: ms(1),
+            max_retry_after: Duration::from_secs(60),
+            budget: Duration::from_secs(600),
+        };
+        let deadline = Deadline::default();
+        deadline.set_in(Duration::from_secs(3));
+        let mut r = Retry::new(&policy, &deadline, System::Psa, "X");
+        assert_eq!(
+            r.after_failure("x throttled".into(), Some(Duration::from_secs(1)))
+                .ok(),
+            Some(Duration::from_secs(1))
+        );
+        let e = r
+            .after_failure("x throttled".into(), Some(Duration::from_secs(5)))
+            .unwrap_err();
+        assert!(e.is_retryable());
+        assert!(
+            e.to_string().contains("of this invocation's time left"),
+            "{e}"
+        );
+
+        // From a Lambda context: the margin is kept back, a past deadline leaves nothing.
+        let d = Deadline::default();
+        assert_eq!(d.remaining(), None);
+        let in_a_minute = SystemTime::now() + Duration::from_secs(60);
+        d.set_epoch_ms(in_a_minute.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64);
+        let left = d.remaining().unwrap();
+        assert!(
+            left <= Duration::from_secs(50) && left > Duration::from_secs(45),
+            "{left:?}"
+        );
+        d.set_epoch_ms(1_000);
+        assert_eq!(d.remaining(), Some(Duration::ZERO));
+        let mut r = Retry::new(&policy, &d, System::Platform, "X");
+        assert!(r.after_failure("x answered 503".into(), None).is_err());
+    }
+
+    #[test]
+    fn r_rel_1_retry_after_reads_seconds_and_http_dates() {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after("Wed, 02 Dec 2026 08:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Wed, 02 Dec 2026 07:59:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-3", now), None);
     }
 }

@@ -11,7 +11,7 @@
 
 mod wire;
 
-use crate::http::{parse_time, Endpoint, ErrorDialect, HttpSettings, Idempotency};
+use crate::http::{parse_time, Endpoint, ErrorDialect, HttpSettings, Idempotency, Pages};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::config::StorageLocation;
@@ -98,17 +98,17 @@ impl PlatformApi {
             }
         }
         let url = self.ep.url("api/2/idp/token")?;
-        let resp = self
+        let answer = self
             .ep
-            .send(Idempotency::Safe, || {
+            .send(&PlatformErrors, Idempotency::Safe, || {
                 self.ep
                     .request(Method::POST, url.clone())
                     .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
                     .form(&[("grant_type", "client_credentials")])
             })
             .await?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
+        let status = answer.status;
+        let text = answer.text();
         if !status.is_success() {
             return Err(err(status, &text, "token"));
         }
@@ -118,13 +118,10 @@ impl PlatformApi {
             system: System::Platform,
             message: "platform token: no access_token in the answer".into(),
         })?;
-        let ttl = v.get("expires_in").and_then(Value::as_u64).unwrap_or(600);
-        // Renew a minute early (or at half-life for very short tokens).
-        let margin = 60.min(ttl / 2);
         let secret = SecretString::from(token);
         *guard = Some((
             secret.clone(),
-            Instant::now() + Duration::from_secs(ttl - margin),
+            Instant::now() + token_lifetime(v.get("expires_in")),
         ));
         Ok(secret)
     }
@@ -141,9 +138,9 @@ impl PlatformApi {
         let mut renewed = false;
         loop {
             let token = self.token(renewed).await?;
-            let resp = self
+            let answer = self
                 .ep
-                .send(idem, || {
+                .send(&PlatformErrors, idem, || {
                     let mut rb = self
                         .ep
                         .request(method.clone(), url.clone())
@@ -154,11 +151,8 @@ impl PlatformApi {
                     rb
                 })
                 .await?;
-            let status = resp.status();
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| PlatformErrors.broke_off(url.path(), e))?;
+            let status = answer.status;
+            let bytes = answer.body;
             if status == StatusCode::UNAUTHORIZED && !renewed {
                 renewed = true;
                 continue;
@@ -205,6 +199,8 @@ impl PlatformApi {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         let mut timestamp = String::new();
+        let what = path_and_query.split('?').next().unwrap_or(path_and_query);
+        let mut pages = Pages::new(System::Platform, format!("platform {what}"));
         loop {
             let sep = if path_and_query.contains('?') {
                 '&'
@@ -232,8 +228,9 @@ impl PlatformApi {
             }
             out.extend(page.items.into_iter().filter_map(&mut map));
             after = page.paging.and_then(|p| p.cursors).and_then(|c| c.after);
-            if after.is_none() {
-                break;
+            match &after {
+                Some(a) => pages.next(a)?,
+                None => break,
             }
         }
         Ok((out, timestamp))
@@ -798,5 +795,38 @@ impl PlatformApi {
             system: System::Platform,
             message: format!("the pricing of tenant {tenant_id} kept changing"),
         })
+    }
+}
+
+/// Shortest and longest token lifetime believed: an `expires_in` of 0, a missing one or a year
+/// is clamped, so a token is neither fetched on every call nor kept after a rotation.
+const TOKEN_LIFETIME: (u64, u64) = (30, 3_600);
+
+/// How long a platform token is used: its `expires_in` (600 s when absent), clamped to
+/// [`TOKEN_LIFETIME`], less a minute (or half of it, for short tokens) so it is renewed early.
+fn token_lifetime(expires_in: Option<&Value>) -> Duration {
+    let (lo, hi) = TOKEN_LIFETIME;
+    let ttl = expires_in
+        .and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f.max(0.0) as u64)))
+        .unwrap_or(600)
+        .clamp(lo, hi);
+    Duration::from_secs(ttl - 60.min(ttl / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn r_rel_1_token_lifetime_is_clamped_and_renewed_early() {
+        let secs = |v: Option<Value>| token_lifetime(v.as_ref()).as_secs();
+        assert_eq!(secs(Some(json!(7200))), 3_600 - 60);
+        assert_eq!(secs(Some(json!(u64::MAX))), 3_600 - 60);
+        assert_eq!(secs(Some(json!(600))), 540);
+        assert_eq!(secs(None), 540);
+        assert_eq!(secs(Some(json!(0))), 15);
+        assert_eq!(secs(Some(json!(-5))), 15);
+        assert_eq!(secs(Some(json!("soon"))), 540);
     }
 }

@@ -335,6 +335,9 @@ pub trait Secrets: Send + Sync {
     async fn platform(&self, partner: &str) -> PortResult<PlatformCredentials>;
     async fn put_psa(&self, partner: &str, c: &PsaCredentials) -> PortResult<()>;
     async fn put_platform(&self, partner: &str, c: &PlatformCredentials) -> PortResult<()>;
+    /// Drops what a cache holds of the partner's secrets, so the next read is fresh (after a
+    /// vendor rejected them: they may have been rotated). Nothing to do without a cache.
+    async fn forget(&self, _partner: &str) {}
 }
 
 /// An event for the bus.
@@ -381,6 +384,11 @@ pub trait Connector: Send + Sync {
         psa: &PsaCredentials,
         platform: &PlatformCredentials,
     ) -> PortResult<PartnerClients>;
+    /// Clients from the partner's secrets read afresh (not from a cache): after a vendor
+    /// rejected the credentials (R-SET-4), once.
+    async fn reconnect(&self, partner: &Partner) -> PortResult<PartnerClients> {
+        self.connect(partner).await
+    }
 }
 
 /// The time. Injected everywhere; tests move it.

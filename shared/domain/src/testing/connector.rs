@@ -92,6 +92,11 @@ impl Connector for MemoryConnector {
             .call("connect", &partner.id, || Ok(self.clients(partner)))
     }
 
+    async fn reconnect(&self, partner: &Partner) -> PortResult<PartnerClients> {
+        self.faults
+            .call("reconnect", &partner.id, || Ok(self.clients(partner)))
+    }
+
     async fn connect_with(
         &self,
         partner: &Partner,

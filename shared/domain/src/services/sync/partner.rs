@@ -3,6 +3,7 @@
 
 use super::{run, Scope, SyncOptions, SyncReport};
 use crate::error::PortError;
+use crate::error::System;
 use crate::plan::{Change, CompanyProblem};
 use crate::ports::{
     BusEvent, CompanyStore, Connector, CredentialState, Events, Leases, PartnerStore, SyncState,
@@ -81,7 +82,19 @@ where
         force: req.force,
         concurrency: req.concurrency,
     };
-    let report = match run(&partner, &clients, store, req.scope.clone(), opts, now).await {
+    let mut outcome = run(&partner, &clients, store, req.scope.clone(), opts, now).await;
+    if let Err(e) = &outcome {
+        if rejected_by_a_vendor(e.port()) {
+            // R-SET-4: the keys may have been rotated since they were cached — read them again
+            // and try once more before calling them failed.
+            tracing::info!(partner = %partner.id, error = %e.port(), "credentials rejected; reading them again");
+            outcome = match connector.reconnect(&partner).await {
+                Ok(clients) => run(&partner, &clients, store, req.scope.clone(), opts, now).await,
+                Err(e) => return Err(credentials_failed(store, events, &partner.id, e, now).await),
+            };
+        }
+    }
+    let report = match outcome {
         Ok(r) => r,
         Err(e) => {
             let source = e.port().clone();
@@ -113,6 +126,17 @@ where
             .map_err(port)?;
     }
     Ok(report)
+}
+
+/// Whether the PSA or the platform refused the credentials (not a missing secret).
+fn rejected_by_a_vendor(e: &PortError) -> bool {
+    matches!(
+        e,
+        PortError::Credentials {
+            system: System::Psa | System::Platform,
+            ..
+        }
+    )
 }
 
 /// R-SET-4: a credential failure shows on the status and raises an event. Any error is
