@@ -50,8 +50,8 @@ pub fn partner(out: &mut dyn Write, p: &Partner) -> Result<()> {
     )?;
     writeln!(
         out,
-        "time zone: {}; full pass every {} h",
-        p.time_zone, p.full_sync_hours
+        "time zone: {}; full pass every {} h; every line re-read within {} h",
+        p.time_zone, p.full_sync_hours, p.line_refresh_hours
     )?;
     writeln!(
         out,
