@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn r_prov_8_the_position_survives_companies_added_and_removed() {
         let mut rng = Lcg(7);
-        for _ in 0..200 {
+        for _ in 0..80 {
             let mut set: BTreeSet<u32> = (0..rng.next(100) as u32).collect();
             let hours = rng.next(12) as u32 + 1;
             let mut slice = LineSlice::default();
@@ -201,6 +201,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    // R-PROV-8: a cursor stored before the line refresh starts from the first company, and the
+    // position is kept with the cursor.
+    #[test]
+    fn r_prov_8_a_cursor_stored_before_the_line_refresh_reads_back() {
+        let old: crate::ports::SyncCursor =
+            serde_json::from_str(r#"{"psa_since":null,"platform_since":null,"last_full":null}"#)
+                .unwrap();
+        assert_eq!(old.lines, LineSlice::default());
+        let mut c = old.clone();
+        c.lines.next_after = Some("19302".into());
+        let back: crate::ports::SyncCursor =
+            serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
     }
 
     #[test]
