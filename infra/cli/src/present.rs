@@ -128,6 +128,16 @@ pub fn sync(out: &mut dyn Write, r: &SyncReport) -> Result<()> {
     if let Some(f) = &r.folded {
         writeln!(out, "FOLDED: {f}")?;
     }
+    if let Some(l) = &r.line_refresh {
+        writeln!(
+            out,
+            "{}: {} of {} mapped companies' lines re-read (each within {} h)",
+            l.reason,
+            l.companies.len(),
+            l.mapped,
+            l.every_hours
+        )?;
+    }
     for c in &r.plan.changes {
         writeln!(out, "  {}", c.describe())?;
     }
