@@ -50,8 +50,8 @@ pub fn partner(out: &mut dyn Write, p: &Partner) -> Result<()> {
     )?;
     writeln!(
         out,
-        "time zone: {}; full pass every {} h",
-        p.time_zone, p.full_sync_hours
+        "time zone: {}; full pass every {} h; every line re-read within {} h",
+        p.time_zone, p.full_sync_hours, p.line_refresh_hours
     )?;
     writeln!(
         out,
@@ -127,6 +127,16 @@ pub fn sync(out: &mut dyn Write, r: &SyncReport) -> Result<()> {
     }
     if let Some(f) = &r.folded {
         writeln!(out, "FOLDED: {f}")?;
+    }
+    if let Some(l) = &r.line_refresh {
+        writeln!(
+            out,
+            "{}: {} of {} mapped companies' lines re-read (each within {} h)",
+            l.reason,
+            l.companies.len(),
+            l.mapped,
+            l.every_hours
+        )?;
     }
     for c in &r.plan.changes {
         writeln!(out, "  {}", c.describe())?;

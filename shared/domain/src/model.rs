@@ -352,9 +352,17 @@ pub struct Partner {
     pub time_zone: String,
     /// Full-pass cadence; the incremental pass runs every schedule tick.
     pub full_sync_hours: u32,
+    /// R-PROV-8: each mapped company's lines are re-read at least this often by incremental
+    /// passes (line edits no change time shows); 1..=168, partner file `sync.line_refresh_hours`.
+    #[serde(default = "default_line_refresh_hours")]
+    pub line_refresh_hours: u32,
     /// Optimistic-concurrency version of the stored config.
     #[serde(default)]
     pub version: u64,
+}
+
+fn default_line_refresh_hours() -> u32 {
+    crate::rules::lines::DEFAULT_REFRESH_HOURS
 }
 
 /// A PSA company (ConnectWise Company, Autotask Company).

@@ -35,6 +35,19 @@ fn no_failures(r: &SyncReport) {
     assert_eq!(r.blocked, None);
 }
 
+/// R-PROV-8: an incremental pass read the `changed` companies and its line refresh slice.
+fn read_changed(r: &SyncReport, changed: &[&str]) {
+    assert_eq!(r.scope, "incremental");
+    let mut read: std::collections::BTreeSet<String> =
+        changed.iter().map(|c| (*c).to_owned()).collect();
+    read.extend(
+        r.line_refresh
+            .iter()
+            .flat_map(|l| l.companies.iter().cloned()),
+    );
+    assert_eq!(r.companies, read.len(), "{:?}", r.line_refresh);
+}
+
 /// The quota changes the plan holds for a company's item: (old, new, rule).
 fn quota_changes<'a>(
     r: &'a SyncReport,
@@ -494,7 +507,7 @@ async fn r_co_4_one_companys_platform_failure_fails_alone_and_is_recorded() {
     w.advance(Duration::minutes(15));
     let r = w.sync(Scope::Incremental).await;
     no_failures(&r);
-    assert_eq!((r.scope.as_str(), r.companies), ("incremental", 1));
+    read_changed(&r, &[&bad]);
     assert_eq!(quota(&w, &bt, &item("servers")), (true, Quota::hard(4.0)));
     assert_eq!(
         w.store.record(PARTNER, &bad).and_then(|r| r.last_error),
@@ -516,14 +529,23 @@ async fn an_incremental_pass_reads_only_the_companies_that_changed() {
     no_failures(&w.sync(Scope::Full).await);
     w.advance(Duration::minutes(15));
     let quiet = w.sync(Scope::Incremental).await;
-    assert_eq!((quiet.scope.as_str(), quiet.companies), ("incremental", 0));
+    read_changed(&quiet, &[]);
+    assert!(quiet.plan.changes.is_empty(), "{:?}", quiet.plan.changes);
+    assert_eq!(
+        quiet
+            .line_refresh
+            .as_ref()
+            .map(|l| (l.companies.len(), l.mapped)),
+        Some((1, 3)),
+        "one of the three mapped companies' lines re-read (R-PROV-8)"
+    );
 
     w.advance(Duration::minutes(15));
     let (two, a2) = &agreements[1];
     w.psa.put_line(a2, &w.products.srv.id, 6.0, prepaid_until());
     let r = w.sync(Scope::Incremental).await;
     no_failures(&r);
-    assert_eq!((r.scope.as_str(), r.companies), ("incremental", 1));
+    read_changed(&r, &[two]);
     assert!(!r.plan.changes.is_empty());
     assert!(
         r.plan.changes.iter().all(|c| c.company_id() == two),
@@ -1101,4 +1123,49 @@ async fn r_rel_4_a_quota_write_on_a_moved_basis_is_refused() {
     w.platform.set_quotas(&t, &stale, &now).await.unwrap();
     assert_eq!(quota(&w, &t, &ws).1, Quota::hard(9.0));
     let _ = c;
+}
+
+// R-PROV-8: a line edited without its agreement's change time moving (a ConnectWise addition
+// edit, an Autotask unit adjustment) reaches the platform through the incremental passes'
+// rolling line refresh within `line_refresh_hours`; the companies whose lines did not change
+// plan nothing, and the change is applied once.
+#[tokio::test]
+async fn r_prov_8_a_quiet_line_edit_reaches_the_platform_within_the_line_refresh_period() {
+    let w = World::new(PsaKind::Connectwise).await;
+    w.update_partner(|p| p.line_refresh_hours = 1).await;
+    let srv = w.products.srv.id.clone();
+    let mut cos = Vec::new();
+    for name in ["Quiet One", "Quiet Two", "Quiet Three"] {
+        let (c, a) = w.customer(name);
+        let line = w.psa.put_line(&a, &srv, 3.0, prepaid_until());
+        cos.push((c, a, line));
+    }
+    no_failures(&w.sync(Scope::Full).await);
+    let (c, a, line) = cos[1].clone();
+    let t = tenant_id(&w, &c);
+    assert_eq!(quota(&w, &t, &item("servers")), (true, Quota::hard(3.0)));
+    w.advance(Duration::minutes(15));
+    w.psa.edit_line_quietly(&a, &line, |l| l.quantity = 7.0);
+    // 1 hour at a pass every 15 minutes: 4 passes; 3 mapped companies: 1 a pass.
+    let mut changes = Vec::new();
+    for _ in 0..4 {
+        w.advance(Duration::minutes(15));
+        let r = w.sync(Scope::Incremental).await;
+        no_failures(&r);
+        let l = r.line_refresh.as_ref().expect("a line refresh slice");
+        assert_eq!((l.companies.len(), l.mapped, l.every_hours), (1, 3, 1));
+        assert_eq!(l.reason, "line refresh slice (R-PROV-8)");
+        changes.extend(
+            quota_changes(&r, &c, &item("servers"))
+                .into_iter()
+                .map(|(old, new, _)| (old, new)),
+        );
+        assert!(
+            r.plan.changes.iter().all(|ch| ch.company_id() == c),
+            "the others plan nothing: {:?}",
+            r.plan.changes
+        );
+    }
+    assert_eq!(quota(&w, &t, &item("servers")), (true, Quota::hard(7.0)));
+    assert_eq!(changes.len(), 1, "applied once: {changes:?}");
 }

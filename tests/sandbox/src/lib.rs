@@ -64,7 +64,10 @@
 //!   POST → 201, DELETE → 204; additions require `product` and `billCustomer`
 //!   (`Billable|DoNotBill|NoCharge`), like the vendor schema.
 //! * Datetimes `2026-11-22T00:00:00Z` (whole seconds); every mutation stamps
-//!   `_info.lastUpdated` with the fake clock.
+//!   `_info.lastUpdated` with the fake clock. An addition write stamps the addition only, not
+//!   its agreement, unless switched on ([`ConnectWiseFake::set_addition_touches_agreement`],
+//!   `POST /_sandbox/connectwise/addition-edits {"touch_agreement": true}`): Manage does not
+//!   promise either, and psa-bridge must be right in both modes (R-PROV-8).
 //! * 429 `{"error":"ConnectWiseAPI","message":"Too many requests. Please try again in N
 //!   seconds."}` + `Retry-After`; 500 `{"code":"UnexpectedServerError",…}`.
 //!

@@ -51,6 +51,8 @@ Acronis platform (client credentials from the "demo" object):
   curl -H "Authorization: Bearer $tok" -X POST "$PF/api/2/tenants" -H 'Content-Type: application/json' -d '{"name":"Globex","kind":"customer","parent_id":"'$TENANT_ID'"}'
 
 Test hooks on each fake: GET /_sandbox/stats, POST /_sandbox/faults, POST /_sandbox/clock {"now":…}.
+ConnectWise only: POST /_sandbox/connectwise/addition-edits {"touch_agreement":true|false}
+(whether an addition edit also stamps its agreement's _info.lastUpdated; off by default).
 "#;
 
 fn usage() -> ! {

@@ -666,3 +666,90 @@ async fn drop_response_after_write_applies_the_write() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(cw.fake.stats().writes, 1);
 }
+
+// An addition edit leaves its agreement's `_info.lastUpdated` alone unless the switch says
+// otherwise (set through the control API or the handle).
+#[tokio::test]
+async fn an_addition_edit_touches_its_agreement_only_when_switched_on() {
+    let cw = Cw::new().await;
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+    cw.fake.set_now(t0);
+    let company = cw.company("SWITCH");
+    let product = cw.fake.add_product(INST, "ACR-WS", "Acronis workstation");
+    let agreement = cw.fake.add_agreement(
+        INST,
+        NewAgreement {
+            company_id: company,
+            name: "Backup".into(),
+            start_date: Some(t0),
+            no_ending_date_flag: true,
+            ..Default::default()
+        },
+    );
+    let addition = cw.fake.add_addition(
+        INST,
+        agreement,
+        NewAddition {
+            product_id: product,
+            quantity: 3.0,
+            less_included: 0.0,
+            effective_date: Some(t0),
+            cancelled_date: None,
+        },
+    );
+    let stamp = |cw: &Cw| {
+        cw.fake
+            .agreement(INST, agreement)
+            .unwrap()
+            .info
+            .last_updated
+    };
+    let patch = |qty: i64| {
+        cw.req(
+            reqwest::Method::PATCH,
+            &format!("finance/agreements/{agreement}/additions/{addition}"),
+        )
+        .json(&json!([{"op": "replace", "path": "quantity", "value": qty}]))
+        .send()
+    };
+    assert!(!cw.fake.addition_touches_agreement(), "off by default");
+    cw.fake.set_now(t0 + chrono::Duration::minutes(5));
+    assert_eq!(patch(4).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(stamp(&cw), t0, "the agreement is left alone");
+    let a = cw.fake.addition(INST, agreement, addition).unwrap();
+    assert_eq!(a.info.last_updated, t0 + chrono::Duration::minutes(5));
+
+    let switch = format!("{}/_sandbox/connectwise/addition-edits", cw.fake.url());
+    let r = cw
+        .http
+        .post(&switch)
+        .json(&json!({"touch_agreement": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let got: Value = cw
+        .http
+        .get(&switch)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["touch_agreement"], true);
+    cw.fake.set_now(t0 + chrono::Duration::minutes(10));
+    assert_eq!(patch(5).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(stamp(&cw), t0 + chrono::Duration::minutes(10));
+    assert_eq!(
+        cw.fake.stats().requests,
+        2,
+        "the control API is not counted"
+    );
+
+    cw.fake.set_addition_touches_agreement(false);
+    cw.fake.set_now(t0 + chrono::Duration::minutes(15));
+    cw.fake
+        .update_addition(INST, agreement, addition, |a| a.quantity = 6.0);
+    assert_eq!(stamp(&cw), t0 + chrono::Duration::minutes(10));
+}

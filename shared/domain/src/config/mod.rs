@@ -66,6 +66,12 @@ pub struct TwoWaySpec {
 fn yes() -> bool {
     true
 }
+fn full_every_hours() -> u32 {
+    24
+}
+fn line_refresh_hours() -> u32 {
+    crate::rules::lines::DEFAULT_REFRESH_HOURS
+}
 fn utc() -> String {
     "UTC".to_owned()
 }
@@ -80,13 +86,18 @@ pub struct PlatformSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncSpec {
+    #[serde(default = "full_every_hours")]
     pub full_every_hours: u32,
+    /// R-PROV-8: re-read every mapped company's lines at least this often (1..=168 hours).
+    #[serde(default = "line_refresh_hours")]
+    pub line_refresh_hours: u32,
 }
 
 impl Default for SyncSpec {
     fn default() -> Self {
         SyncSpec {
-            full_every_hours: 24,
+            full_every_hours: full_every_hours(),
+            line_refresh_hours: crate::rules::lines::DEFAULT_REFRESH_HOURS,
         }
     }
 }
@@ -566,6 +577,7 @@ pub fn resolve(
         autotask: spec.autotask.clone(),
         time_zone: spec.time_zone.clone(),
         full_sync_hours: spec.sync.full_every_hours,
+        line_refresh_hours: spec.sync.line_refresh_hours,
         version,
     };
     if let Err(mut e) = crate::rules::settings::check_partner(&partner) {

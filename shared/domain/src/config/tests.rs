@@ -545,3 +545,34 @@ fn r_map_1_offering_items_are_not_checked_when_the_catalogue_does_not_know_them(
     let spec = parse(&FILE.replace("item: workstations", "item: serverz")).unwrap();
     assert!(resolve(&spec, "ptid", &c, 0).is_ok());
 }
+
+// R-PROV-8: `sync.line_refresh_hours` defaults to 24 and must be a whole number from 1 to 168;
+// a wrong one is named.
+#[test]
+fn r_prov_8_line_refresh_hours_defaults_to_a_day_and_is_checked() {
+    let p = resolve(&parse(FILE).unwrap(), "ptid", &catalog(), 0).unwrap();
+    assert_eq!(p.line_refresh_hours, 24);
+    let with =
+        |v: &str| format!("{FILE}sync: {{ full_every_hours: 24, line_refresh_hours: {v} }}\n");
+    let p = resolve(&parse(&with("6")).unwrap(), "ptid", &catalog(), 0).unwrap();
+    assert_eq!(p.line_refresh_hours, 6);
+    let p = resolve(&parse(&with("168")).unwrap(), "ptid", &catalog(), 0).unwrap();
+    assert_eq!(p.line_refresh_hours, 168);
+    for bad in ["0", "169"] {
+        let errs = resolve(&parse(&with(bad)).unwrap(), "ptid", &catalog(), 0).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.contains("sync.line_refresh_hours")
+                && e.contains(bad)
+                && e.contains("1 to 168")),
+            "{errs:?}"
+        );
+    }
+    for bad in ["-1", "1.5", "often"] {
+        let err = parse(&with(bad)).unwrap_err();
+        assert!(err.contains("line_refresh_hours"), "{bad}: {err}");
+    }
+    // only the refresh period given: the full-pass cadence keeps its default
+    let spec = parse(&format!("{FILE}sync: {{ line_refresh_hours: 2 }}\n")).unwrap();
+    assert_eq!(spec.sync.line_refresh_hours, 2);
+    assert_eq!(spec.sync.full_every_hours, 24);
+}

@@ -187,6 +187,10 @@ pub struct SyncCursor {
     /// one of a later run (a greater token).
     #[serde(default)]
     pub fence: u64,
+    /// Where the rolling re-read of the mapped companies' lines continues (R-PROV-8: line
+    /// edits that no change time shows).
+    #[serde(default)]
+    pub lines: crate::rules::lines::LineSlice,
 }
 
 /// A credential problem seen by a run (R-SET-4).

@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod companies;
 pub mod cursor;
+pub mod lines;
 pub mod mapping;
 pub mod provisioning;
 pub mod psa;

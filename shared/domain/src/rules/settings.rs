@@ -237,6 +237,14 @@ pub fn check_partner(p: &Partner) -> Result<(), Vec<String>> {
     if p.full_sync_hours == 0 {
         e.push("sync.full_every_hours must be at least 1".to_owned());
     }
+    if !crate::rules::lines::REFRESH_HOURS.contains(&p.line_refresh_hours) {
+        e.push(format!(
+            "sync.line_refresh_hours {} must be a whole number of hours from {} to {} (R-PROV-8)",
+            p.line_refresh_hours,
+            crate::rules::lines::REFRESH_HOURS.start(),
+            crate::rules::lines::REFRESH_HOURS.end()
+        ));
+    }
     let d = &p.provisioning.deprovision;
     if let (Some(dis), Some(del)) = (d.disable_after_days, d.delete_after_days) {
         if del < dis {

@@ -34,6 +34,7 @@ fn probe_partner(id: &str, psa: crate::model::PsaKind, platform_url: &str) -> Pa
         autotask: Default::default(),
         time_zone: "UTC".into(),
         full_sync_hours: 24,
+        line_refresh_hours: 24,
         version: 0,
     }
 }

@@ -231,6 +231,12 @@ impl MemoryPsa {
         });
     }
 
+    /// Edits a line and leaves its agreement's change time alone, as a ConnectWise addition
+    /// edit or an Autotask unit adjustment does (R-PROV-8). Panics when there is none.
+    pub fn edit_line_quietly(&self, agreement_id: &str, line_id: &str, f: impl FnOnce(&mut Line)) {
+        self.with(|st, _| f(st.line_mut(agreement_id, line_id).expect("the line exists")));
+    }
+
     /// The company's primary contact (the activation e-mail's addressee).
     pub fn set_primary_contact(&self, company_id: &str, first: &str, last: &str, email: &str) {
         self.edit_company(company_id, |c| {

@@ -103,6 +103,7 @@ pub fn partner(psa: PsaKind, p: &Products) -> Partner {
         autotask: Default::default(),
         time_zone: "UTC".into(),
         full_sync_hours: 24,
+        line_refresh_hours: 24,
         version: 0,
     }
 }

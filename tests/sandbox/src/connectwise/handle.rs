@@ -16,13 +16,36 @@ use crate::common::{lock, whole_seconds};
 
 impl ConnectWiseFake {
     fn with<R>(&self, inst: &str, f: impl FnOnce(&mut Instance, DateTime<Utc>) -> R) -> R {
+        self.with_switch(inst, |i, now, _| f(i, now))
+    }
+
+    /// [`Self::with`], also given whether addition writes touch their agreement.
+    fn with_switch<R>(
+        &self,
+        inst: &str,
+        f: impl FnOnce(&mut Instance, DateTime<Utc>, bool) -> R,
+    ) -> R {
         let now = whole_seconds(self.inner.common.clock.now());
         let mut st = lock(&self.inner.state);
+        let touch = st.addition_touches_agreement;
         let i = st
             .instances
             .get_mut(&inst.to_lowercase())
             .unwrap_or_else(|| panic!("psa-sandbox: unknown ConnectWise instance {inst:?}"));
-        f(i, now)
+        f(i, now, touch)
+    }
+
+    /// Whether writing an addition (POST/PUT/PATCH/DELETE over the API, or
+    /// [`Self::add_addition`] / [`Self::update_addition`] / [`Self::remove_addition`]) also
+    /// stamps its agreement's `_info.lastUpdated`. Off by default: an addition edit leaves its
+    /// agreement's change time alone, so only a re-read of the additions sees it (R-PROV-8).
+    /// Also `POST /_sandbox/connectwise/addition-edits {"touch_agreement": bool}`.
+    pub fn set_addition_touches_agreement(&self, on: bool) {
+        lock(&self.inner.state).addition_touches_agreement = on;
+    }
+
+    pub fn addition_touches_agreement(&self) -> bool {
+        lock(&self.inner.state).addition_touches_agreement
     }
 
     /// Registers a PSA site tenant (login company) with its API member keys. Codebase is
@@ -196,7 +219,7 @@ impl ConnectWiseFake {
 
     /// Adds an addition (billCustomer "Billable", unitPrice 0, description = product's).
     pub fn add_addition(&self, inst: &str, agreement_id: i64, a: NewAddition) -> i64 {
-        self.with(inst, |i, now| {
+        self.with_switch(inst, |i, now, touch| {
             assert!(
                 i.agreements.get(agreement_id).is_some(),
                 "psa-sandbox: unknown agreement {agreement_id}"
@@ -224,11 +247,15 @@ impl ConnectWiseFake {
                 info: CwInfo::at(now),
             });
             i.additions.link(agreement_id, id);
+            if touch {
+                i.agreements.update(agreement_id, now, |_| {});
+            }
             id
         })
     }
 
-    /// Changes an addition; bumps its `_info.lastUpdated`.
+    /// Changes an addition; bumps its `_info.lastUpdated` (and its agreement's when
+    /// [`Self::set_addition_touches_agreement`] is on).
     pub fn update_addition(
         &self,
         inst: &str,
@@ -236,19 +263,24 @@ impl ConnectWiseFake {
         id: i64,
         f: impl FnOnce(&mut CwAddition),
     ) {
-        self.with(inst, |i, now| {
+        self.with_switch(inst, |i, now, touch| {
             assert!(
                 i.additions.is_child(agreement_id, id),
                 "psa-sandbox: unknown addition {agreement_id}/{id}"
             );
             i.additions.update(id, now, f);
+            if touch {
+                i.agreements.update(agreement_id, now, |_| {});
+            }
         })
     }
 
     /// Deletes an addition (no-op if absent).
     pub fn remove_addition(&self, inst: &str, agreement_id: i64, id: i64) {
-        self.with(inst, |i, _| {
-            i.additions.remove_child(agreement_id, id);
+        self.with_switch(inst, |i, now, touch| {
+            if i.additions.remove_child(agreement_id, id) && touch {
+                i.agreements.update(agreement_id, now, |_| {});
+            }
         })
     }
 

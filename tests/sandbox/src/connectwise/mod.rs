@@ -46,7 +46,8 @@ impl ConnectWiseFake {
             Common::new(errors::fault_response),
             CwState::default(),
         );
-        let app = common::assemble(routes::router(inner.clone()), &inner.common);
+        let app = common::assemble(routes::router(inner.clone()), &inner.common)
+            .merge(routes::control_router(inner.clone()));
         common::spawn(listener, app);
         Ok(ConnectWiseFake { inner })
     }

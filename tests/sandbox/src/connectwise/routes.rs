@@ -222,3 +222,31 @@ async fn system_info(State(s): State<Cw>, Path(cb): Path<String>, h: HeaderMap) 
         )
     })
 }
+
+#[derive(serde::Deserialize)]
+struct AdditionEdits {
+    touch_agreement: bool,
+}
+
+/// `/_sandbox/connectwise/*`, beside the common control API (never counted, never faulted):
+/// `POST addition-edits {"touch_agreement": bool}` sets
+/// [`ConnectWiseFake::set_addition_touches_agreement`](super::ConnectWiseFake::set_addition_touches_agreement);
+/// `GET addition-edits` reads it.
+pub(super) fn control_router(inner: Cw) -> Router {
+    Router::new()
+        .route(
+            "/_sandbox/connectwise/addition-edits",
+            axum::routing::post(
+                |State(s): State<Cw>, axum::Json(b): axum::Json<AdditionEdits>| async move {
+                    lock(&s.state).addition_touches_agreement = b.touch_agreement;
+                    StatusCode::NO_CONTENT
+                },
+            )
+            .get(|State(s): State<Cw>| async move {
+                axum::Json(json!({
+                    "touch_agreement": lock(&s.state).addition_touches_agreement
+                }))
+            }),
+        )
+        .with_state(inner)
+}

@@ -137,6 +137,9 @@ impl Instance {
 pub(super) struct CwState {
     /// By lower-cased login company id.
     pub(super) instances: BTreeMap<String, Instance>,
+    /// Whether an addition write (API or test control) also stamps its agreement's
+    /// `_info.lastUpdated` (off by default: Manage does not promise it, R-PROV-8).
+    pub(super) addition_touches_agreement: bool,
 }
 
 /// Which list resource a request targets.

@@ -105,6 +105,7 @@ impl Server<CwState> {
         mode: Write,
         body: &[u8],
     ) -> Response {
+        let touch = common::lock(&self.state).addition_touches_agreement;
         self.with_instance(codebase, headers, |inst, now| {
             let res = match Self::resolve(inst, Res::Additions(0), Some(parent)) {
                 Ok(r) => r,
@@ -149,6 +150,9 @@ impl Server<CwState> {
             rec.agreement_id = agreement_id;
             let new_id = inst.additions.save(existing, rec, now);
             inst.additions.link(agreement_id, new_id);
+            if touch {
+                inst.agreements.update(agreement_id, now, |_| {});
+            }
             let json = inst
                 .additions
                 .json(new_id)
@@ -170,7 +174,8 @@ impl Server<CwState> {
         parent: &str,
         id: &str,
     ) -> Response {
-        self.with_instance(codebase, headers, |inst, _| {
+        let touch = common::lock(&self.state).addition_touches_agreement;
+        self.with_instance(codebase, headers, |inst, now| {
             let res = match Self::resolve(inst, Res::Additions(0), Some(parent)) {
                 Ok(r) => r,
                 Err(e) => return e,
@@ -179,7 +184,12 @@ impl Server<CwState> {
                 unreachable!()
             };
             match parse_id(id).filter(|n| inst.additions.remove_child(agreement_id, *n)) {
-                Some(_) => StatusCode::NO_CONTENT.into_response(),
+                Some(_) => {
+                    if touch {
+                        inst.agreements.update(agreement_id, now, |_| {});
+                    }
+                    StatusCode::NO_CONTENT.into_response()
+                }
                 None => not_found(res, id),
             }
         })

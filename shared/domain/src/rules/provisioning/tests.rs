@@ -576,6 +576,7 @@ fn partner() -> Partner {
         autotask: Default::default(),
         time_zone: "UTC".into(),
         full_sync_hours: 24,
+        line_refresh_hours: 24,
         version: 1,
     }
 }

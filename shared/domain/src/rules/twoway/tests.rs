@@ -69,6 +69,7 @@ fn partner(two_way: bool) -> Partner {
         autotask: Default::default(),
         time_zone: "UTC".into(),
         full_sync_hours: 24,
+        line_refresh_hours: 24,
         version: 1,
     }
 }

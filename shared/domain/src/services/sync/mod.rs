@@ -91,6 +91,22 @@ pub struct SyncReport {
     /// company event was left for that run (folded into it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub folded: Option<String>,
+    /// R-PROV-8: the mapped companies this incremental pass re-read for line edits that no
+    /// change time shows (the rolling line refresh slice), and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_refresh: Option<LineRefresh>,
+}
+
+/// R-PROV-8: what the rolling line refresh of an incremental pass re-read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineRefresh {
+    /// `"line refresh slice (R-PROV-8)"`.
+    pub reason: String,
+    /// The slice's companies (re-read with their agreements and lines, planned like changed ones).
+    pub companies: Vec<String>,
+    /// Mapped companies in all; each is re-read at least once per `every_hours`.
+    pub mapped: usize,
+    pub every_hours: u32,
 }
 
 impl SyncReport {
@@ -379,6 +395,7 @@ fn empty_report(
         psa_requests: 0,
         platform_requests: 0,
         folded: None,
+        line_refresh: None,
     }
 }
 
@@ -391,6 +408,7 @@ impl SyncReport {
         self.applied += later.applied;
         self.failures.extend(later.failures);
         self.blocked = self.blocked.take().or(later.blocked);
+        self.line_refresh = self.line_refresh.take().or(later.line_refresh);
         self.credentials_refused = self
             .credentials_refused
             .take()
@@ -449,6 +467,14 @@ where
     let mut snap = read_snapshot(partner, clients, store, &scope, extra, &cursor, today, opts)
         .await
         .map_err(err)?;
+    if !snap.line_refresh.is_empty() {
+        report.line_refresh = Some(LineRefresh {
+            reason: "line refresh slice (R-PROV-8)".into(),
+            companies: snap.line_refresh.clone(),
+            mapped: snap.mapped_companies,
+            every_hours: partner.line_refresh_hours,
+        });
+    }
     if let Some(l) = lease {
         if !l.renew().await {
             report.blocked = Some(lost_lease(partner));
@@ -555,6 +581,7 @@ where
         seen_companies,
         seen_agreements,
         platform_cursor,
+        lines_next,
         ..
     } = snap;
     let records = &records;
@@ -596,6 +623,9 @@ where
         agreements_cursor.advance(seen_agreements.iter().map(|(id, at)| (id.as_str(), *at)));
     if platform_cursor.is_some() {
         next.platform_since = platform_cursor;
+    }
+    if let Some(lines) = lines_next {
+        next.lines = lines;
     }
     if scope == Scope::Full {
         next.last_full = Some(now);

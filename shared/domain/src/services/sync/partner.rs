@@ -198,12 +198,26 @@ pub struct ReportView<'a> {
     /// R-REL-4: left for the run of the partner that was in progress.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub folded: Option<&'a str>,
+    /// R-PROV-8: the mapped companies re-read for line edits no change time shows (at most
+    /// [`EVENT_CHANGES`] listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_refresh: Option<LineRefreshView<'a>>,
     pub psa_requests: u64,
     pub platform_requests: u64,
     pub changes_total: usize,
     pub changes: Vec<&'a Change>,
     pub failures_total: usize,
     pub failures: Vec<CompanyProblem>,
+}
+
+/// [`super::LineRefresh`] in a summary event.
+#[derive(Debug, Serialize)]
+pub struct LineRefreshView<'a> {
+    pub reason: &'a str,
+    pub companies_total: usize,
+    pub companies: &'a [String],
+    pub mapped: usize,
+    pub every_hours: u32,
 }
 
 /// At most this many changes are listed in a summary event.
@@ -222,6 +236,13 @@ pub fn report_view(r: &SyncReport) -> ReportView<'_> {
         applied: r.applied,
         blocked: r.blocked.as_deref(),
         folded: r.folded.as_deref(),
+        line_refresh: r.line_refresh.as_ref().map(|l| LineRefreshView {
+            reason: &l.reason,
+            companies_total: l.companies.len(),
+            companies: &l.companies[..l.companies.len().min(EVENT_CHANGES)],
+            mapped: l.mapped,
+            every_hours: l.every_hours,
+        }),
         psa_requests: r.psa_requests,
         platform_requests: r.platform_requests,
         changes_total: r.plan.changes.len(),
@@ -276,6 +297,7 @@ mod tests {
             psa_requests: 0,
             platform_requests: 0,
             folded: None,
+            line_refresh: None,
         };
         let event = serde_json::to_vec(&report_view(&r)).unwrap();
         assert!(event.len() < 128 * 1024, "{} bytes", event.len());

@@ -10,6 +10,7 @@ use crate::model::{
 use crate::ports::SyncCursor;
 use crate::ports::{AgreementQuery, CompanyQuery, CompanyStore, PartnerClients, TenantWithItems};
 use crate::rules::cursor::EntityCursor;
+use crate::rules::lines::{self, LineSlice};
 use crate::rules::twoway;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -36,6 +37,11 @@ pub(super) struct Snapshot {
     pub(super) platform_cursor: Option<String>,
     /// Public cloud storages by infra id (R-TWO-2; read only when two-way sync needs them).
     pub(super) infra_vendors: BTreeMap<String, CloudVendor>,
+    /// R-PROV-8: the mapped companies an incremental pass re-reads for line edits no change
+    /// time shows (of how many mapped), and where the next pass continues.
+    pub(super) line_refresh: Vec<String>,
+    pub(super) mapped_companies: usize,
+    pub(super) lines_next: Option<LineSlice>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -68,6 +74,9 @@ pub(super) async fn read_snapshot(
         seen_agreements: Vec::new(),
         platform_cursor: None,
         infra_vendors: BTreeMap::new(),
+        line_refresh: Vec::new(),
+        mapped_companies: 0,
+        lines_next: None,
     };
     let agreements = match scope {
         Scope::Full => {
@@ -177,6 +186,7 @@ pub(super) async fn read_snapshot(
                 for c in changed {
                     snap.companies.insert(c.id.clone(), c);
                 }
+                line_slice(partner, store, cursor, &mut snap, &mut wanted).await?;
             }
             if wanted.is_empty() {
                 return Ok(snap);
@@ -290,6 +300,45 @@ pub(super) async fn read_snapshot(
             .collect();
     }
     Ok(snap)
+}
+
+/// R-PROV-8: line edits that no change time shows (a ConnectWise addition edit that leaves its
+/// agreement alone, an Autotask unit adjustment) — the next slice of the mapped companies
+/// ([`lines::next_slice`]) is re-read like a company whose agreement changed; a company whose
+/// lines did not change plans nothing.
+async fn line_slice(
+    partner: &Partner,
+    store: &(impl CompanyStore + ?Sized),
+    cursor: &SyncCursor,
+    snap: &mut Snapshot,
+    wanted: &mut BTreeSet<String>,
+) -> Result<(), PortError> {
+    let mut mapped: Vec<CompanyRecord> = store
+        .companies(&partner.id)
+        .await?
+        .into_iter()
+        .filter(|r| r.tenant_id().is_some())
+        .collect();
+    mapped.sort_by(|a, b| a.company_id.cmp(&b.company_id));
+    mapped.dedup_by(|a, b| a.company_id == b.company_id);
+    let ids: Vec<String> = mapped.iter().map(|r| r.company_id.clone()).collect();
+    let size = lines::slice_size(
+        ids.len(),
+        partner.line_refresh_hours,
+        lines::PASS_INTERVAL_MINUTES,
+    );
+    let (slice, next) = lines::next_slice(&ids, &cursor.lines, size);
+    let slice: BTreeSet<&str> = slice.into_iter().collect();
+    snap.mapped_companies = ids.len();
+    snap.line_refresh = slice.iter().map(|c| (*c).to_owned()).collect();
+    snap.lines_next = Some(next);
+    for r in mapped {
+        if slice.contains(r.company_id.as_str()) {
+            wanted.insert(r.company_id.clone());
+            snap.records.entry(r.company_id.clone()).or_insert(r);
+        }
+    }
+    Ok(())
 }
 
 /// Two-way sync of public cloud storages (R-TWO-2) needs every storage of a tenant.
