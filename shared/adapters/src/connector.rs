@@ -123,7 +123,8 @@ pub fn clients_from_with(
         psa: psa_client,
         contracts,
         platform: platform_client.clone(),
-        tenants: platform_client,
+        tenants: platform_client.clone(),
+        usage: platform_client,
         counters: Arc::new(move || (psa_requests(), b.load(Ordering::Relaxed))),
     })
 }

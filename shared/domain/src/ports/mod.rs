@@ -11,6 +11,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+mod usage;
+pub use usage::{Measure, PeriodUsage, TenantUsage, UsageFigure, UsageSource};
+
 /// Which companies to read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CompanyQuery {
@@ -365,6 +368,8 @@ pub struct PartnerClients {
     pub contracts: Option<Arc<dyn ContractWriter>>,
     pub platform: Arc<dyn TenantDirectory>,
     pub tenants: Arc<dyn TenantAdmin>,
+    /// The platform's usage figures (publish-usage, R-USE).
+    pub usage: Arc<dyn UsageSource>,
     /// Requests made so far by these clients: (PSA, platform).
     pub counters: Arc<dyn Fn() -> (u64, u64) + Send + Sync>,
 }

@@ -80,6 +80,7 @@ impl MemoryConnector {
             contracts,
             platform: self.platform.clone(),
             tenants: self.platform.clone(),
+            usage: self.platform.clone(),
             counters: Arc::new(move || (psa.requests() - base.0, platform.requests() - base.1)),
         }
     }

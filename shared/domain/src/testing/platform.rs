@@ -11,9 +11,12 @@ use super::faults::{conflict, not_found};
 use crate::config::StorageLocation;
 use crate::error::{PortError, PortResult, System};
 use crate::model::{Contact, CurrentItem, ItemKey, PricingMode, Quota, Tenant};
-use crate::ports::{Clock, NewTenant, QuotaSet, TenantAdmin, TenantDirectory, TenantWithItems};
+use crate::ports::{
+    Clock, NewTenant, PeriodUsage, QuotaSet, TenantAdmin, TenantDirectory, TenantUsage,
+    TenantWithItems, UsageFigure, UsageSource,
+};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -29,6 +32,13 @@ pub struct PlatformState {
     pub two_factor: BTreeSet<String>,
     /// Activation e-mails sent: (tenant id, administrator).
     pub invitations: Vec<(String, Contact)>,
+    /// Current usage per tenant (R-USE-5, the current month).
+    pub usage: BTreeMap<String, Vec<UsageFigure>>,
+    /// Usage of closed periods `[start, end)` per tenant, as the usage report gives it; a
+    /// period absent here is not ready yet.
+    pub period_usage: BTreeMap<(NaiveDate, NaiveDate), BTreeMap<String, Vec<UsageFigure>>>,
+    /// Sub-partner tenants with the customer tenants of their subtree (R-CO-6).
+    pub subtrees: BTreeMap<String, Vec<String>>,
     seq: u64,
 }
 
@@ -168,6 +178,95 @@ impl MemoryPlatform {
                 .expect("the tenant offers the item");
             (i.enabled, i.quota, i.updated_at) = (enabled, quota, Some(now));
         });
+    }
+}
+
+impl MemoryPlatform {
+    /// Sets a tenant's current usage of one item and measure.
+    pub fn set_usage(&self, tenant_id: &str, figure: UsageFigure) {
+        self.with(|st, _| put_figure(st.usage.entry(tenant_id.into()).or_default(), figure));
+    }
+
+    /// Sets a tenant's usage of one item and measure over the closed period `[start, end)`
+    /// (the period's report is ready from then on).
+    pub fn set_period_usage(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+        tenant_id: &str,
+        figure: UsageFigure,
+    ) {
+        self.with(|st, _| {
+            let period = st.period_usage.entry((start, end)).or_default();
+            put_figure(period.entry(tenant_id.into()).or_default(), figure)
+        });
+    }
+
+    /// A period whose report is ready, with no usage in it.
+    pub fn period_ready(&self, start: NaiveDate, end: NaiveDate) {
+        self.with(|st, _| {
+            st.period_usage.entry((start, end)).or_default();
+        });
+    }
+
+    /// Adds a sub-partner tenant whose subtree holds `customers` (R-CO-6).
+    pub fn add_subpartner(&self, tenant_id: &str, customers: &[&str]) {
+        self.with(|st, _| {
+            st.subtrees.insert(
+                tenant_id.into(),
+                customers.iter().map(|c| c.to_string()).collect(),
+            );
+        });
+    }
+}
+
+fn put_figure(figures: &mut Vec<UsageFigure>, figure: UsageFigure) {
+    figures.retain(|f| (&f.item, f.measure) != (&figure.item, figure.measure));
+    figures.push(figure);
+}
+
+fn usage_of<'a>(
+    by_tenant: impl Fn(&str) -> Option<&'a Vec<UsageFigure>>,
+    ids: &[String],
+) -> Vec<TenantUsage> {
+    ids.iter()
+        .filter_map(|id| {
+            by_tenant(id).map(|f| TenantUsage {
+                tenant_id: id.clone(),
+                figures: f.clone(),
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl UsageSource for MemoryPlatform {
+    async fn current_usage(&self, tenant_ids: &[String]) -> PortResult<Vec<TenantUsage>> {
+        self.call("current_usage", "", |st, _| {
+            Ok(usage_of(|id| st.usage.get(id), tenant_ids))
+        })
+    }
+
+    async fn period_usage(
+        &self,
+        tenant_ids: &[String],
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> PortResult<PeriodUsage> {
+        self.call("period_usage", "", |st, _| {
+            Ok(match st.period_usage.get(&(start, end)) {
+                Some(p) => PeriodUsage::Ready(usage_of(|id| p.get(id), tenant_ids)),
+                None => PeriodUsage::NotReady(format!(
+                    "usage history of {start} to {end} is not ready yet"
+                )),
+            })
+        })
+    }
+
+    async fn subtree_customers(&self, tenant_id: &str) -> PortResult<Vec<String>> {
+        self.call("subtree_customers", tenant_id, |st, _| {
+            Ok(st.subtrees.get(tenant_id).cloned().unwrap_or_default())
+        })
     }
 }
 
