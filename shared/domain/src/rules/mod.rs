@@ -9,6 +9,8 @@ pub mod provisioning;
 pub mod psa;
 pub mod settings;
 pub mod twoway;
+pub mod units;
+pub mod usage;
 pub mod webhooks;
 
 pub use catalog::{catalog, rule, rule_ids, RuleDoc};

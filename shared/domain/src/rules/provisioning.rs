@@ -12,8 +12,8 @@ use chrono::{Days, Months, NaiveDate};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Bytes per PSA quantity unit for storage items: PSA storage lines count gigabytes (GiB).
-pub const STORAGE_UNIT_BYTES: f64 = 1_073_741_824.0;
+use crate::rules::units::platform_value as scale;
+pub use crate::rules::units::STORAGE_UNIT_BYTES;
 
 pub use crate::rules::psa::{LineKind, LineState, PsaRules};
 
@@ -75,14 +75,6 @@ pub struct DesiredItem {
     pub enabled: bool,
     pub billing: Billing,
     pub rule: &'static str,
-}
-
-fn scale(item: &ItemKey, quantity: f64) -> f64 {
-    if item.is_storage() {
-        quantity * STORAGE_UNIT_BYTES
-    } else {
-        quantity
-    }
 }
 
 /// R-PROV-4 for one item: only PAYG → unlimited, usage published; only prepaid → hard quota =

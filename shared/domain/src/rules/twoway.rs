@@ -20,7 +20,6 @@ use crate::model::{
 use crate::plan::{Change, CompanyPlan};
 use crate::rules::provisioning::{
     self, active_lines, desired_items, CompanySnapshot, LineKind, LineState, PsaRules,
-    STORAGE_UNIT_BYTES,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,14 +98,9 @@ fn is_payg(a: &Agreement) -> bool {
     PsaRules::Autotask.payg_agreement(a)
 }
 
-/// PSA units for a platform quota: storage bytes become whole gigabytes.
+/// PSA units for a platform quota: the one unit rule (`rules::units`).
 fn units_of(item: &ItemKey, quota: &Quota) -> Option<f64> {
-    let v = quota.value?;
-    Some(if item.is_storage() {
-        (v / STORAGE_UNIT_BYTES).ceil()
-    } else {
-        v.ceil()
-    })
+    Some(crate::rules::units::psa_quantity(item, quota.value?))
 }
 
 struct Builder<'a> {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::model::*;
+use crate::rules::units::STORAGE_UNIT_BYTES;
 use chrono::TimeZone;
 
 fn d(s: &str) -> NaiveDate {
