@@ -6,7 +6,9 @@ use crate::http::HttpSettings;
 use crate::platform::PlatformApi;
 use async_trait::async_trait;
 use domain::model::Partner;
-use domain::ports::{Connector, ContractWriter, PartnerClients, PsaDirectory, Secrets};
+use domain::ports::{
+    Connector, ContractWriter, LineQuantities, PartnerClients, PsaDirectory, Secrets,
+};
 use domain::rules::settings::PsaCredentials;
 use domain::{PortError, PortResult, System};
 use std::sync::atomic::Ordering;
@@ -77,15 +79,18 @@ pub fn clients_from_with(
     type Psa = (
         Arc<dyn PsaDirectory>,
         Option<Arc<dyn ContractWriter>>,
+        Arc<dyn LineQuantities>,
         Count,
     );
-    let (psa_client, contracts, psa_requests): Psa = match psa {
+    let (psa_client, contracts, quantities, psa_requests): Psa = match psa {
         PsaCredentials::ConnectWise(cw) => {
             let c = ConnectWise::new(cw, http.clone(), settings)?.for_partner(&partner.id);
             let n = c.counter();
+            let c = Arc::new(c);
             (
-                Arc::new(c),
+                c.clone(),
                 None,
+                c,
                 Arc::new(move || n.load(Ordering::Relaxed)),
             )
         }
@@ -104,7 +109,8 @@ pub fn clients_from_with(
             let a = Arc::new(a);
             (
                 a.clone() as Arc<dyn PsaDirectory>,
-                Some(a as Arc<dyn ContractWriter>),
+                Some(a.clone() as Arc<dyn ContractWriter>),
+                a as Arc<dyn LineQuantities>,
                 Arc::new(move || n.requests()),
             )
         }
@@ -125,6 +131,7 @@ pub fn clients_from_with(
         platform: platform_client.clone(),
         tenants: platform_client.clone(),
         usage: platform_client,
+        quantities,
         counters: Arc::new(move || (psa_requests(), b.load(Ordering::Relaxed))),
     })
 }

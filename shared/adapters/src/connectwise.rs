@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::model::{Agreement, Contact, Line, ProductRef, PsaCompany};
-use domain::ports::{AgreementQuery, CompanyQuery, PsaDirectory};
+use domain::ports::{AgreementQuery, CompanyQuery, LineQuantities, PsaDirectory};
 use domain::rules::settings::ConnectWiseCredentials;
 use domain::{PortError, PortResult, System};
 use reqwest::{Method, StatusCode};
@@ -692,6 +692,63 @@ impl PsaDirectory for ConnectWise {
             },
         )
         .await
+    }
+}
+
+/// R-USE-1: an addition's quantity, with Manage's PATCH (`replace` of `quantity` only: the
+/// product, "less included" and dates stay as the MSP set them). Absolute, so a PATCH repeated
+/// after a lost answer writes the same number.
+#[async_trait]
+impl LineQuantities for ConnectWise {
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, agreement = %agreement_id, line = %line_id)
+    )]
+    async fn set_quantity(
+        &self,
+        agreement_id: &str,
+        line_id: &str,
+        from: f64,
+        quantity: f64,
+    ) -> PortResult<()> {
+        let path = format!("finance/agreements/{agreement_id}/additions/{line_id}");
+        let (current, _) = self.get_json(&path, &[]).await?;
+        let held = current
+            .get("quantity")
+            .and_then(Value::as_f64)
+            .unwrap_or_default();
+        if (held - quantity).abs() < 1e-9 {
+            return Ok(());
+        }
+        if (held - from).abs() > 1e-9 {
+            return Err(PortError::Conflict {
+                system: System::Psa,
+                message: format!(
+                    "ConnectWise addition {line_id} of agreement {agreement_id} holds {held}, \
+                     not the {from} this run read: changed in the PSA meanwhile"
+                ),
+            });
+        }
+        let base = self.base(false).await?;
+        let url = base.join(&path).map_err(|e| PortError::Rejected {
+            system: System::Psa,
+            message: format!("bad ConnectWise path {path}: {e}"),
+        })?;
+        self.ep.same_origin(&url)?;
+        let body = serde_json::json!([{"op": "replace", "path": "quantity", "value": quantity}]);
+        let answer = self
+            .ep
+            .send(&CwErrors, Idempotency::Safe, || {
+                self.authed(Method::PATCH, url.clone())
+                    .header("Content-Type", "application/json")
+                    .json(&body)
+            })
+            .await?;
+        if !answer.status.is_success() {
+            return Err(error_from(answer.status, &answer.text(), &path));
+        }
+        Ok(())
     }
 }
 

@@ -12,6 +12,23 @@ use serde::de::IgnoredAny;
 use serde_json::{json, Value};
 
 #[async_trait]
+impl domain::ports::LineQuantities for Autotask {
+    /// R-USE-1: the contract service's units through an adjustment of the difference — the
+    /// same write as two-way sync's ([`ContractWriter::set_line_quantity`]): the units are read
+    /// first, so a retry after a lost answer adjusts nothing twice.
+    async fn set_quantity(
+        &self,
+        agreement_id: &str,
+        line_id: &str,
+        from: f64,
+        quantity: f64,
+    ) -> PortResult<()> {
+        self.set_line_quantity(agreement_id, line_id, Some(from), quantity)
+            .await
+    }
+}
+
+#[async_trait]
 impl ContractWriter for Autotask {
     #[tracing::instrument(
         level = "debug",

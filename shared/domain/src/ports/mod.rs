@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 mod usage;
-pub use usage::{Measure, PeriodUsage, TenantUsage, UsageFigure, UsageSource};
+pub use usage::{
+    LineQuantities, Measure, PeriodUsage, TenantUsage, UsageFigure, UsageSource,
+};
 
 /// Which companies to read.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -370,6 +372,8 @@ pub struct PartnerClients {
     pub tenants: Arc<dyn TenantAdmin>,
     /// The platform's usage figures (publish-usage, R-USE).
     pub usage: Arc<dyn UsageSource>,
+    /// The PSA's line quantities, where published usage goes (R-USE-1).
+    pub quantities: Arc<dyn LineQuantities>,
     /// Requests made so far by these clients: (PSA, platform).
     pub counters: Arc<dyn Fn() -> (u64, u64) + Send + Sync>,
 }

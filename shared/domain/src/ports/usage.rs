@@ -66,3 +66,19 @@ pub trait UsageSource: Send + Sync {
     /// is the sum over them).
     async fn subtree_customers(&self, tenant_id: &str) -> PortResult<Vec<String>>;
 }
+
+/// The PSA's write of published usage (R-USE-1): a PAYG line's quantity — a ConnectWise
+/// addition's quantity, an Autotask contract service's units.
+#[async_trait]
+pub trait LineQuantities: Send + Sync {
+    /// Sets a line's quantity to `quantity` (absolute: a repeated call changes nothing). A line
+    /// that holds neither `from` (what the run read) nor `quantity` was changed in the PSA
+    /// meanwhile and is left alone: `Conflict`. A line that is gone: `NotFound`.
+    async fn set_quantity(
+        &self,
+        agreement_id: &str,
+        line_id: &str,
+        from: f64,
+        quantity: f64,
+    ) -> PortResult<()>;
+}

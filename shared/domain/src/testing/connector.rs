@@ -81,6 +81,7 @@ impl MemoryConnector {
             platform: self.platform.clone(),
             tenants: self.platform.clone(),
             usage: self.platform.clone(),
+            quantities: self.psa.clone(),
             counters: Arc::new(move || (psa.requests() - base.0, platform.requests() - base.1)),
         }
     }

@@ -306,6 +306,19 @@ impl PsaDirectory for MemoryPsa {
 }
 
 #[async_trait]
+impl crate::ports::LineQuantities for MemoryPsa {
+    async fn set_quantity(
+        &self,
+        agreement_id: &str,
+        line_id: &str,
+        from: f64,
+        quantity: f64,
+    ) -> PortResult<()> {
+        ContractWriter::set_line_quantity(self, agreement_id, line_id, Some(from), quantity).await
+    }
+}
+
+#[async_trait]
 impl ContractWriter for MemoryPsa {
     async fn allocation_codes(&self) -> PortResult<Vec<ProductRef>> {
         self.call("allocation_codes", "", |st, _| {
