@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 mod usage;
 pub use usage::{
-    LineQuantities, Measure, PeriodUsage, TenantUsage, UsageFigure, UsageSource,
+    CompanyPublish, LineQuantities, Measure, PeriodUsage, PublishLedger, PublishRecord,
+    PublishResult, PublishTrigger, PublishedLine, TenantUsage, UsageFigure, UsageSource,
+    HISTORY_LEN,
 };
 
 /// Which companies to read.

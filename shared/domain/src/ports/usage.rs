@@ -82,3 +82,134 @@ pub trait LineQuantities: Send + Sync {
         quantity: f64,
     ) -> PortResult<()>;
 }
+
+/// Who started a publish (R-USE-4, R-USE-8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum PublishTrigger {
+    /// The hourly schedule: an automatic publish, one per partner and period (R-USE-6).
+    Schedule,
+    /// "Publish now" by a person (recorded; it does not consume the period's automatic one).
+    Manual { initiator: String },
+}
+
+impl PublishTrigger {
+    pub fn initiator(&self) -> &str {
+        match self {
+            PublishTrigger::Schedule => "schedule",
+            PublishTrigger::Manual { initiator } => initiator,
+        }
+    }
+}
+
+/// How a publish ended (R-USE-7, R-USE-9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishResult {
+    /// Every company published.
+    Published,
+    /// Some companies failed, each with its reason; the others published.
+    PartlyFailed,
+    /// Nothing was published (credentials, the PSA or the platform down): retried.
+    Failed,
+    /// The platform's usage of the period is not ready yet: the period stays due.
+    NotReady,
+}
+
+/// One company in a publish: every line of a mapped product with old → new and the rule, or
+/// the reason it failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompanyPublish {
+    pub company_id: String,
+    pub name: String,
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<PublishedLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One line as published: `old` → `new` (equal when nothing changed), or why it was left alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedLine {
+    pub agreement_id: String,
+    pub line_id: String,
+    pub product_id: String,
+    pub item: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untouched: Option<String>,
+    pub rule: String,
+}
+
+/// One publish operation, as the history keeps it (R-USE-8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishRecord {
+    pub run_id: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: chrono::DateTime<chrono::Utc>,
+    #[serde(flatten)]
+    pub trigger: PublishTrigger,
+    /// The period published, e.g. `2026-11` or `2026-11-06..2026-12-05`.
+    pub period: String,
+    /// The automatic publish's slot (its ledger key), for a scheduled one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<NaiveDate>,
+    pub dry_run: bool,
+    pub result: PublishResult,
+    /// Why the whole publish failed or is not ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub companies: Vec<CompanyPublish>,
+}
+
+impl PublishRecord {
+    /// Companies that failed.
+    pub fn failed(&self) -> usize {
+        self.companies.iter().filter(|c| c.error.is_some()).count()
+    }
+    /// Lines whose quantity changed.
+    pub fn changed_lines(&self) -> usize {
+        self.companies
+            .iter()
+            .flat_map(|c| &c.lines)
+            .filter(|l| l.new.is_some() && l.old != l.new)
+            .count()
+    }
+}
+
+/// How many publish operations the history keeps per partner (R-USE-8).
+pub const HISTORY_LEN: usize = 10;
+
+/// The period ledger and the publish history (R-USE-6, R-USE-8).
+#[async_trait]
+pub trait PublishLedger: Send + Sync {
+    /// The slot of the partner's last automatic publish that completed.
+    async fn last_publish(&self, partner: &str) -> PortResult<Option<NaiveDate>>;
+    /// R-USE-6: claims the automatic publish of `slot` for `owner` for `secs` seconds — a
+    /// conditional write: false when the slot is published already or another owner holds an
+    /// unexpired claim (runs racing for one period: one publishes).
+    async fn claim_publish(
+        &self,
+        partner: &str,
+        slot: NaiveDate,
+        owner: &str,
+        secs: u32,
+    ) -> PortResult<bool>;
+    /// Ends `owner`'s claim: `published` marks the slot done for good (and the partner's last
+    /// publish); otherwise the claim is given back and the next tick tries again (R-USE-10).
+    async fn finish_publish(
+        &self,
+        partner: &str,
+        slot: NaiveDate,
+        owner: &str,
+        published: bool,
+    ) -> PortResult<()>;
+    /// The most recent publish operations, newest first, at most [`HISTORY_LEN`].
+    async fn publish_history(&self, partner: &str) -> PortResult<Vec<PublishRecord>>;
+    /// Adds an operation to the history (the oldest beyond [`HISTORY_LEN`] drop out).
+    async fn record_publish(&self, partner: &str, rec: &PublishRecord) -> PortResult<()>;
+}

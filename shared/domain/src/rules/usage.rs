@@ -96,11 +96,13 @@ impl LineUsage {
 ///   product, the first (by agreement, then line id) carries it and the others are left
 ///   untouched with that reason — never billed twice.
 ///
-/// Lines that two-way sync removed are not among the active lines, so they get nothing.
+/// Lines that two-way sync removed (`removed`: taken to 0 because their service was disabled on
+/// the platform, R-TWO-1) are left at 0.
 pub fn line_usage(
     mapping: &ProductMapping,
     lines: &[ActiveLine],
     figures: &Figures,
+    removed: &[String],
 ) -> Vec<LineUsage> {
     let mut sorted: Vec<&ActiveLine> = lines.iter().collect();
     sorted.sort_by(|a, b| (&a.agreement_id, &a.line_id).cmp(&(&b.agreement_id, &b.line_id)));
@@ -115,6 +117,12 @@ pub fn line_usage(
             continue;
         };
         let (action, rule) = match l.kind {
+            _ if removed.contains(&l.line_id) => (
+                LineAction::Untouched {
+                    reason: "removed by two-way sync: its service is off on the platform".into(),
+                },
+                "R-TWO-1",
+            ),
             LineKind::Prepaid => (
                 LineAction::Untouched {
                     reason: "prepaid: its quantity is the quota, usage is not published".into(),

@@ -4,6 +4,7 @@
 pub mod companies;
 mod error;
 pub mod partners;
+pub mod publish;
 pub mod status;
 pub mod sync;
 

@@ -8,7 +8,8 @@ use super::faults::conflict;
 use crate::error::{PortResult, System};
 use crate::model::{CompanyRecord, Mapping, Partner};
 use crate::ports::{
-    Clock, CompanyStore, Leases, PartnerStatus, PartnerStore, SyncCursor, SyncState,
+    Clock, CompanyStore, Leases, PartnerStatus, PartnerStore, PublishLedger, PublishRecord,
+    SyncCursor, SyncState, HISTORY_LEN,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -30,7 +31,15 @@ pub struct StoreState {
     pub waiting: BTreeMap<String, BTreeMap<String, String>>,
     /// Notes written so far (their identities).
     pub notes: u64,
+    /// Automatic publishes by (partner, slot): the claim's owner and expiry, or `None` once
+    /// published (R-USE-6).
+    pub publishes: BTreeMap<(String, NaiveDate), PublishClaim>,
+    /// Publish history by partner, newest first (R-USE-8).
+    pub history: BTreeMap<String, Vec<PublishRecord>>,
 }
+
+/// An automatic publish's claim: its owner and expiry; `None` once published.
+pub type PublishClaim = Option<(String, DateTime<Utc>)>;
 
 /// The store in memory.
 pub type MemoryStore = Fake<StoreState>;
@@ -396,6 +405,82 @@ impl Leases for MemoryStore {
                     }
                 }
             }
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl PublishLedger for MemoryStore {
+    async fn last_publish(&self, partner: &str) -> PortResult<Option<NaiveDate>> {
+        self.call("last_publish", partner, |st, _| {
+            Ok(st
+                .publishes
+                .iter()
+                .filter(|((p, _), claim)| p == partner && claim.is_none())
+                .map(|((_, slot), _)| *slot)
+                .max())
+        })
+    }
+
+    async fn claim_publish(
+        &self,
+        partner: &str,
+        slot: NaiveDate,
+        owner: &str,
+        secs: u32,
+    ) -> PortResult<bool> {
+        self.call("claim_publish", partner, |st, now| {
+            let k = (partner.to_owned(), slot);
+            let free = match st.publishes.get(&k) {
+                None => true,
+                Some(None) => false,
+                Some(Some((o, until))) => *until < now || o == owner,
+            };
+            if free {
+                let until = now + chrono::Duration::seconds(i64::from(secs));
+                st.publishes.insert(k, Some((owner.to_owned(), until)));
+            }
+            Ok(free)
+        })
+    }
+
+    async fn finish_publish(
+        &self,
+        partner: &str,
+        slot: NaiveDate,
+        owner: &str,
+        published: bool,
+    ) -> PortResult<()> {
+        self.call("finish_publish", partner, |st, _| {
+            let k = (partner.to_owned(), slot);
+            let mine = matches!(st.publishes.get(&k), Some(Some((o, _))) if o == owner);
+            if !mine {
+                return Err(conflict(
+                    System::Store,
+                    format!("publish {slot} of partner {partner} is not claimed by {owner}"),
+                ));
+            }
+            if published {
+                st.publishes.insert(k, None);
+            } else {
+                st.publishes.remove(&k);
+            }
+            Ok(())
+        })
+    }
+
+    async fn publish_history(&self, partner: &str) -> PortResult<Vec<PublishRecord>> {
+        self.call("publish_history", partner, |st, _| {
+            Ok(st.history.get(partner).cloned().unwrap_or_default())
+        })
+    }
+
+    async fn record_publish(&self, partner: &str, rec: &PublishRecord) -> PortResult<()> {
+        self.call("record_publish", partner, |st, _| {
+            let h = st.history.entry(partner.to_owned()).or_default();
+            h.insert(0, rec.clone());
+            h.truncate(HISTORY_LEN);
             Ok(())
         })
     }

@@ -96,7 +96,7 @@ fn r_use_2_the_seed_004_sample_class_1_gets_10_and_class_2_gets_50() {
         line("a1", "l-free", "free", LineKind::Payg, 0.0),
         line("a1", "l-billed", "billed", LineKind::Payg, 0.0),
     ];
-    let out = line_usage(&mapping(), &lines, &figures);
+    let out = line_usage(&mapping(), &lines, &figures, &[]);
     assert_eq!(
         targets(&out),
         vec![("l-billed", set(0.0, 50.0)), ("l-free", set(0.0, 10.0))]
@@ -117,7 +117,7 @@ fn r_use_2_r_map_3_total_is_standard_plus_geo_redundant_and_geo_has_its_own_line
         line("a1", "l-total", "total", LineKind::Payg, 3.0),
         line("a1", "l-geo", "geo", LineKind::Payg, 0.0),
     ];
-    let out = line_usage(&mapping(), &lines, &figures);
+    let out = line_usage(&mapping(), &lines, &figures, &[]);
     // 45.5 GiB rounds up to 46 (the one unit rule); geo 5.5 → 6.
     assert_eq!(
         targets(&out),
@@ -134,6 +134,7 @@ fn r_use_1_r_prov_4_prepaid_lines_are_untouched_and_combined_lines_publish_to_th
         &mapping(),
         &[line("a1", "pre", "ws", LineKind::Prepaid, 10.0)],
         &figures,
+        &[],
     );
     assert!(matches!(out[0].action, LineAction::Untouched { .. }));
     assert_eq!(out[0].rule, "R-PROV-4");
@@ -146,6 +147,7 @@ fn r_use_1_r_prov_4_prepaid_lines_are_untouched_and_combined_lines_publish_to_th
             line("a1", "payg", "ws", LineKind::Payg, 4.0),
         ],
         &figures,
+        &[],
     );
     assert_eq!(out[0].write(), Some((4.0, 12.0)));
     assert_eq!(out[0].line_id, "payg");
@@ -162,6 +164,7 @@ fn r_use_1_one_products_usage_goes_to_one_payg_line_only() {
             line("a1", "y", "ws", LineKind::Payg, 0.0),
         ],
         &figures,
+        &[],
     );
     assert_eq!(out[0].line_id, "y", "the first agreement carries it");
     assert_eq!(out[0].write(), Some((0.0, 5.0)));
@@ -179,6 +182,7 @@ fn r_use_1_lines_of_unmapped_products_are_not_touched_and_absent_usage_reads_as_
             line("a1", "ws", "ws", LineKind::Payg, 9.0),
         ],
         &Figures::new(),
+        &[],
     );
     assert_eq!(targets(&out), vec![("ws", set(9.0, 0.0))]);
 }
@@ -190,6 +194,7 @@ fn r_use_1_publishing_the_same_figures_again_writes_nothing() {
         &mapping(),
         &[line("a1", "ws", "ws", LineKind::Payg, 5.0)],
         &figures,
+        &[],
     );
     assert_eq!(targets(&out), vec![("ws", set(5.0, 5.0))]);
     assert_eq!(out[0].write(), None);
@@ -216,9 +221,23 @@ fn r_use_3_a_sub_partners_usage_is_the_sum_over_its_subtree() {
             line("a1", "st", "total", LineKind::Payg, 0.0),
         ],
         &figures,
+        &[],
     );
     assert_eq!(
         targets(&out),
         vec![("st", set(0.0, 4.0)), ("ws", set(0.0, 7.0))]
     );
+}
+
+#[test]
+fn r_use_1_r_two_1_lines_two_way_sync_removed_are_skipped() {
+    let figures = figures([&usage("t1", &[(seats(), Measure::Standard, 5.0)])]);
+    let out = line_usage(
+        &mapping(),
+        &[line("a1", "gone", "ws", LineKind::Payg, 0.0)],
+        &figures,
+        &["gone".to_string()],
+    );
+    assert_eq!(out[0].rule, "R-TWO-1");
+    assert_eq!(out[0].write(), None);
 }

@@ -11,6 +11,7 @@ pub use partner::{
 };
 
 use apply::{apply_company, record_company};
+pub(crate) use snapshot::agreements_with_lines;
 use snapshot::{find_stamped, read_snapshot, Snapshot};
 
 use crate::error::PortError;

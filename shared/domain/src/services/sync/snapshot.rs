@@ -247,28 +247,8 @@ pub(super) async fn read_snapshot(
     let valid: Vec<_> = agreements
         .into_iter()
         .filter(|a| snap.considered.contains(&a.company_id))
-        .filter(|a| partner.psa.rules().agreement_counts(a, today).is_ok())
         .collect();
-    let lines = stream::iter(valid)
-        .map(|a| async move {
-            let lines = psa.lines(&a.id).await?;
-            Ok::<_, PortError>(AgreementWithLines {
-                agreement: a,
-                lines,
-            })
-        })
-        .buffer_unordered(opts.concurrency.max(1))
-        // Grouped by company as they come, in lists of their own size (most hold one).
-        .try_fold(
-            HashMap::new(),
-            |mut by_company: HashMap<String, Vec<AgreementWithLines>>, a| async move {
-                by_company
-                    .entry(a.agreement.company_id.clone())
-                    .or_insert_with(|| Vec::with_capacity(1))
-                    .push(a);
-                Ok(by_company)
-            },
-        );
+    let lines = agreements_with_lines(partner, psa, valid, today, opts.concurrency);
     let with_lines = if *scope == Scope::Full {
         // A full pass needs every record: read them while the lines are read.
         let (with_lines, records) = futures::try_join!(lines, store.companies(&partner.id))?;
@@ -300,6 +280,42 @@ pub(super) async fn read_snapshot(
             .collect();
     }
     Ok(snap)
+}
+
+/// The agreements that count today (R-PROV-2 / R-PROV-3) with their lines — one read per
+/// agreement, `concurrency` at a time — grouped by company. Sync and publish read them alike.
+pub(crate) async fn agreements_with_lines(
+    partner: &Partner,
+    psa: &dyn crate::ports::PsaDirectory,
+    agreements: Vec<crate::model::Agreement>,
+    today: NaiveDate,
+    concurrency: usize,
+) -> Result<HashMap<String, Vec<AgreementWithLines>>, PortError> {
+    let valid: Vec<_> = agreements
+        .into_iter()
+        .filter(|a| partner.psa.rules().agreement_counts(a, today).is_ok())
+        .collect();
+    stream::iter(valid)
+        .map(|a| async move {
+            let lines = psa.lines(&a.id).await?;
+            Ok::<_, PortError>(AgreementWithLines {
+                agreement: a,
+                lines,
+            })
+        })
+        .buffer_unordered(concurrency.max(1))
+        // Grouped by company as they come, in lists of their own size (most hold one).
+        .try_fold(
+            HashMap::new(),
+            |mut by_company: HashMap<String, Vec<AgreementWithLines>>, a| async move {
+                by_company
+                    .entry(a.agreement.company_id.clone())
+                    .or_insert_with(|| Vec::with_capacity(1))
+                    .push(a);
+                Ok(by_company)
+            },
+        )
+        .await
 }
 
 /// R-PROV-8: line edits that no change time shows (a ConnectWise addition edit that leaves its

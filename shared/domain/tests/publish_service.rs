@@ -1,0 +1,260 @@
+//! The publish service (`services::publish`) over the in-memory ports: what the PSA's lines hold
+//! afterwards, the history and the event.
+
+use domain::model::PsaKind;
+use domain::ports::{
+    Measure, PublishLedger, PublishRecord, PublishResult, PublishTrigger, UsageFigure,
+};
+use domain::services::publish::{
+    publish_now, PublishOptions, PublishPeriod, PublishRequest, DETAIL_FAILED,
+    DETAIL_PARTLY_FAILED, DETAIL_PUBLISHED,
+};
+use domain::services::sync::Scope;
+use domain::services::OpError;
+use domain::testing::*;
+use domain::{PortError, System};
+
+const GIB: f64 = 1_073_741_824.0;
+
+fn line_quantity(w: &World, agreement: &str, line: &str) -> f64 {
+    w.psa.state().lines[agreement]
+        .iter()
+        .find(|l| l.id == line)
+        .expect("the line exists")
+        .quantity
+}
+
+fn figure(item: domain::model::ItemKey, measure: Measure, value: f64) -> UsageFigure {
+    UsageFigure {
+        item,
+        measure,
+        value,
+    }
+}
+
+/// A synced company with a PAYG workstation line and a PAYG storage line: (company, agreement,
+/// workstation line, storage line, tenant).
+async fn payg_company(w: &World, name: &str) -> (String, String, String, String, String) {
+    let c = w.psa.add_company(name);
+    // R-PROV-3: an Autotask contract is PAYG by its field.
+    let a = w
+        .psa
+        .add_agreement(&c, (w.psa_kind == PsaKind::Autotask).then_some(true));
+    let ws = w.psa.put_line(&a, &w.products.ws.id, 0.0, None);
+    let st = w.psa.put_line(&a, &w.products.stor.id, 0.0, None);
+    let r = w.sync(Scope::Full).await;
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    let t = w.tenant_of(&c).expect("a tenant").tenant.id;
+    (c, a, ws, st, t)
+}
+
+fn manual(companies: &[&str], dry_run: bool) -> PublishRequest {
+    PublishRequest {
+        partner: PARTNER.into(),
+        trigger: PublishTrigger::Manual {
+            initiator: "finance@acme.example".into(),
+        },
+        period: None,
+        options: PublishOptions {
+            companies: companies.iter().map(|c| c.to_string()).collect(),
+            dry_run,
+            concurrency: 4,
+        },
+    }
+}
+
+async fn publish(w: &World, req: &PublishRequest) -> Result<PublishRecord, OpError> {
+    publish_now(&w.store, &w.events, &w.connector, req, w.now(), "run-1").await
+}
+
+#[tokio::test]
+async fn r_use_1_r_use_8_r_use_9_a_manual_publish_writes_usage_keeps_history_and_tells() {
+    for psa in [PsaKind::Connectwise, PsaKind::Autotask] {
+        let w = World::new(psa).await;
+        let (c, a, ws, st, t) = payg_company(&w, "Contoso").await;
+        w.platform
+            .set_usage(&t, figure(item("workstations"), Measure::Standard, 7.0));
+        w.platform
+            .set_usage(&t, figure(storage(INFRA), Measure::Standard, 60.0 * GIB));
+        let rec = publish(&w, &manual(&[], false)).await.expect("published");
+        assert_eq!(rec.result, PublishResult::Published, "{psa}: {rec:?}");
+        assert_eq!(line_quantity(&w, &a, &ws), 7.0, "{psa}");
+        assert_eq!(line_quantity(&w, &a, &st), 60.0, "{psa}");
+        assert_eq!(rec.companies[0].company_id, c);
+        assert_eq!(rec.changed_lines(), 2);
+        // R-USE-8: in the history, with who started it.
+        let h = w.store.publish_history(PARTNER).await.unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].trigger.initiator(), "finance@acme.example");
+        // R-USE-9: the event carries the summary.
+        let ev = w.events.of_type(DETAIL_PUBLISHED);
+        assert_eq!(ev.len(), 1, "{psa}");
+        assert_eq!(ev[0].detail["changed_lines"], 2);
+        assert_eq!(ev[0].detail["mode"], "manual");
+        // R-USE-1: values are absolute — publishing again changes nothing.
+        let again = publish(&w, &manual(&[], false)).await.unwrap();
+        assert_eq!(again.changed_lines(), 0, "{psa}");
+        assert_eq!(line_quantity(&w, &a, &ws), 7.0);
+    }
+}
+
+#[tokio::test]
+async fn r_use_4_publish_now_for_two_of_five_companies_and_a_dry_run_writes_nothing() {
+    let w = World::new(PsaKind::Connectwise).await;
+    let mut all = Vec::new();
+    for n in 0..5 {
+        let (c, a, ws, _, t) = payg_company(&w, &format!("Company {n}")).await;
+        w.platform
+            .set_usage(&t, figure(item("workstations"), Measure::Standard, 3.0));
+        all.push((c, a, ws));
+    }
+    let (c0, c3) = (all[0].0.clone(), all[3].0.clone());
+    // A dry run shows old → new with the rule, and writes and records nothing.
+    let before = w.psa.state();
+    let dry = publish(&w, &manual(&[&c0, &c3], true)).await.unwrap();
+    assert_eq!(w.psa.state(), before);
+    assert!(w.store.publish_history(PARTNER).await.unwrap().is_empty());
+    assert!(w
+        .events
+        .published()
+        .iter()
+        .all(|e| !e.detail_type.starts_with("Usage")));
+    let l = &dry.companies[0].lines[0];
+    assert_eq!(
+        (l.old, l.new, l.rule.as_str()),
+        (Some(0.0), Some(3.0), "R-USE-1")
+    );
+    // Now for real: only the two selected companies change.
+    let rec = publish(&w, &manual(&[&c0, &c3], false)).await.unwrap();
+    assert_eq!(rec.companies.len(), 2);
+    for (i, (_, a, ws)) in all.iter().enumerate() {
+        let want = if i == 0 || i == 3 { 3.0 } else { 0.0 };
+        assert_eq!(line_quantity(&w, a, ws), want, "company {i}");
+    }
+}
+
+#[tokio::test]
+async fn r_use_4_selecting_an_unknown_or_unmapped_company_is_refused_before_anything() {
+    let w = World::new(PsaKind::Connectwise).await;
+    payg_company(&w, "Contoso").await;
+    let unmapped = w.psa.add_company("Not mapped");
+    w.sync(Scope::Full).await;
+    let before = (w.psa.state(), w.store.state());
+    let err = publish(&w, &manual(&["c-nope", &unmapped], false))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    for id in ["c-nope", unmapped.as_str()] {
+        assert!(
+            text.contains(&format!("company {id:?}: not mapped to a tenant")),
+            "{text}"
+        );
+    }
+    assert_eq!((w.psa.state(), w.store.state()), before);
+}
+
+#[tokio::test]
+async fn r_use_7_one_company_with_a_broken_mapping_fails_alone() {
+    let w = World::new(PsaKind::Connectwise).await;
+    let (_, a1, ws1, _, t1) = payg_company(&w, "Good").await;
+    let (c2, _, _, _, t2) = payg_company(&w, "Broken").await;
+    w.platform
+        .set_usage(&t1, figure(item("workstations"), Measure::Standard, 4.0));
+    // The second company's tenant is deleted on the platform behind our back.
+    w.platform.edit_tenant(&t2, |t| t.deleted = true);
+    let rec = publish(&w, &manual(&[], false)).await.unwrap();
+    assert_eq!(rec.result, PublishResult::PartlyFailed);
+    assert_eq!(line_quantity(&w, &a1, &ws1), 4.0);
+    let broken = rec.companies.iter().find(|c| c.company_id == c2).unwrap();
+    assert!(
+        broken.error.as_deref().unwrap().contains("does not have"),
+        "{broken:?}"
+    );
+    let ev = w.events.of_type(DETAIL_PARTLY_FAILED);
+    assert_eq!(ev[0].detail["failed"], 1);
+    assert_eq!(ev[0].detail["details"][0]["company_id"], c2.as_str());
+}
+
+#[tokio::test]
+async fn r_use_7_a_write_that_fails_fails_its_company_with_the_line_named() {
+    let w = World::new(PsaKind::Connectwise).await;
+    let (c, _, _, _, t) = payg_company(&w, "Contoso").await;
+    w.platform
+        .set_usage(&t, figure(item("workstations"), Measure::Standard, 4.0));
+    w.psa.faults().fail(
+        "set_line_quantity",
+        1,
+        PortError::NotFound {
+            system: System::Psa,
+            message: "no such addition".into(),
+        },
+    );
+    let rec = publish(&w, &manual(&[], false)).await.unwrap();
+    // The only company failed: the publish failed.
+    assert_eq!(rec.result, PublishResult::Failed);
+    let e = rec.companies[0].error.clone().unwrap();
+    assert!(e.contains("line ") && e.contains("no such addition"), "{e}");
+    assert_eq!(rec.companies[0].company_id, c);
+    assert_eq!(w.events.of_type(DETAIL_FAILED).len(), 1);
+}
+
+#[tokio::test]
+async fn r_use_10_a_psa_that_is_down_fails_the_publish_as_a_whole_in_history_and_event() {
+    let w = World::new(PsaKind::Autotask).await;
+    let (_, a, ws, _, t) = payg_company(&w, "Contoso").await;
+    w.platform
+        .set_usage(&t, figure(item("workstations"), Measure::Standard, 4.0));
+    w.psa.faults().fail(
+        "agreements",
+        1,
+        PortError::Transient {
+            system: System::Psa,
+            message: "503 after retries".into(),
+        },
+    );
+    let rec = publish(&w, &manual(&[], false)).await.unwrap();
+    assert_eq!(rec.result, PublishResult::Failed);
+    assert!(rec.error.as_deref().unwrap().contains("503"), "{rec:?}");
+    assert_eq!(line_quantity(&w, &a, &ws), 0.0);
+    assert_eq!(w.store.publish_history(PARTNER).await.unwrap().len(), 1);
+    assert_eq!(w.events.of_type(DETAIL_FAILED).len(), 1);
+}
+
+#[tokio::test]
+async fn r_use_5_a_closed_period_uses_the_platforms_report_and_waits_while_it_is_not_ready() {
+    let w = World::new(PsaKind::Connectwise).await;
+    let (_, a, ws, _, t) = payg_company(&w, "Contoso").await;
+    // Current usage differs from November's: the closed period must not take it.
+    w.platform
+        .set_usage(&t, figure(item("workstations"), Measure::Standard, 99.0));
+    let november = PublishPeriod {
+        label: "2026-11".into(),
+        start: day("2026-11-01"),
+        end: day("2026-12-01"),
+        closed: true,
+    };
+    let mut req = manual(&[], false);
+    req.period = Some(november.clone());
+    let rec = publish(&w, &req).await.unwrap();
+    assert_eq!(rec.result, PublishResult::NotReady);
+    assert_eq!(line_quantity(&w, &a, &ws), 0.0, "never today's numbers");
+    w.platform.set_period_usage(
+        november.start,
+        november.end,
+        &t,
+        figure(item("workstations"), Measure::Standard, 12.0),
+    );
+    let rec = publish(&w, &req).await.unwrap();
+    assert_eq!(rec.result, PublishResult::Published);
+    assert_eq!(line_quantity(&w, &a, &ws), 12.0);
+}
+
+#[tokio::test]
+async fn r_use_8_the_history_keeps_the_last_ten() {
+    let w = World::new(PsaKind::Connectwise).await;
+    payg_company(&w, "Contoso").await;
+    for _ in 0..12 {
+        publish(&w, &manual(&[], false)).await.unwrap();
+    }
+    assert_eq!(w.store.publish_history(PARTNER).await.unwrap().len(), 10);
+}
