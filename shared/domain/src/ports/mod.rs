@@ -335,9 +335,9 @@ pub trait Leases: Send + Sync {
 }
 
 /// Every store port at once, for wiring (`main`, the CLI): services name the parts they use.
-pub trait Store: PartnerStore + CompanyStore + SyncState + Leases {}
+pub trait Store: PartnerStore + CompanyStore + SyncState + Leases + PublishLedger {}
 
-impl<T: PartnerStore + CompanyStore + SyncState + Leases + ?Sized> Store for T {}
+impl<T: PartnerStore + CompanyStore + SyncState + Leases + PublishLedger + ?Sized> Store for T {}
 
 /// A partner's credentials (Secrets Manager).
 #[async_trait]

@@ -164,6 +164,14 @@ pub struct PublishRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub companies: Vec<CompanyPublish>,
+    /// Companies left out of this record to fit the store (failed and changed ones are kept
+    /// first); the event and the run's own output had them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl PublishRecord {

@@ -101,6 +101,7 @@ where
         result: PublishResult::Published,
         error: None,
         companies: Vec::new(),
+        omitted: 0,
     };
     match read_and_write(partner, clients, period, &selected, opts, now).await {
         Ok(Read::Done(companies)) => {
@@ -397,6 +398,7 @@ pub(crate) fn failed_record(
         result: PublishResult::Failed,
         error: Some(e.to_string()),
         companies: Vec::new(),
+        omitted: 0,
     }
 }
 

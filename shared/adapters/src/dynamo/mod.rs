@@ -7,6 +7,9 @@
 //! | `PARTNER#p` | `TENANT#t` | which company holds tenant t (R-CO-5) |
 //! | `PARTNER#p` | `CURSOR#sync` | sync cursors |
 //! | `PARTNER#p` | `STATUS` | last runs and credential state |
+//! | `PARTNER#p` | `PUBLISH#yyyy-mm-dd` | an automatic publish's claim, then `done` (R-USE-6) |
+//! | `PARTNER#p` | `PUBLISHED` | the slot of the last automatic publish |
+//! | `PARTNER#p` | `HISTORY#time#run` | one publish operation (R-USE-8; the ten newest are kept) |
 //!
 //! Every write that must not race is conditional: `attribute_not_exists(pk)` for new items and
 //! a `version` check for updates (R-REL-4).
@@ -24,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// The `system` field of this adapter's log lines.
+mod publish;
+
 const LOG_SYSTEM: &str = "dynamodb";
 
 type Item = HashMap<String, AttributeValue>;
