@@ -356,6 +356,9 @@ pub struct Partner {
     /// passes (line edits no change time shows); 1..=168, partner file `sync.line_refresh_hours`.
     #[serde(default = "default_line_refresh_hours")]
     pub line_refresh_hours: u32,
+    /// When usage is published (R-USE-5, R-USE-6): partner file `usage: {period, day}`.
+    #[serde(default)]
+    pub usage_period: crate::rules::schedule::ReportingPeriod,
     /// Optimistic-concurrency version of the stored config.
     #[serde(default)]
     pub version: u64,

@@ -22,6 +22,7 @@ pub fn partner(psa: PsaKind) -> Partner {
         time_zone: "UTC".into(),
         full_sync_hours: 24,
         line_refresh_hours: 24,
+        usage_period: Default::default(),
         version: 0,
     }
 }

@@ -31,6 +31,9 @@ pub struct PartnerSpec {
     pub guard: GuardSettings,
     #[serde(default)]
     pub sync: SyncSpec,
+    /// When usage is published (R-USE-5, R-USE-6).
+    #[serde(default)]
+    pub usage: UsageSpec,
     #[serde(default)]
     pub products: Vec<ProductSpec>,
     /// One product per public cloud storage vendor (R-MAP-4).
@@ -98,6 +101,48 @@ impl Default for SyncSpec {
         SyncSpec {
             full_every_hours: full_every_hours(),
             line_refresh_hours: crate::rules::lines::DEFAULT_REFRESH_HOURS,
+        }
+    }
+}
+
+/// The partner file's `usage:` section: the reporting period (R-USE-5) and, for a billing
+/// month, the day it is published on (R-USE-6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UsageSpec {
+    #[serde(default)]
+    pub period: Option<PeriodKind>,
+    #[serde(default)]
+    pub day: Option<u32>,
+}
+
+/// `usage.period` of the partner file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodKind {
+    CurrentMonth,
+    PreviousMonth,
+    BillingMonth,
+}
+
+impl UsageSpec {
+    /// R-USE-5 / R-USE-6: the reporting period, by default a billing month published on day 1;
+    /// `day` is 1–31 and belongs to a billing month only.
+    pub fn reporting_period(&self) -> Result<crate::rules::schedule::ReportingPeriod, String> {
+        use crate::rules::schedule::ReportingPeriod as R;
+        match (self.period.unwrap_or(PeriodKind::BillingMonth), self.day) {
+            (PeriodKind::BillingMonth, None) => Ok(R::BillingMonth { day: 1 }),
+            (PeriodKind::BillingMonth, Some(day @ 1..=31)) => Ok(R::BillingMonth { day }),
+            (PeriodKind::BillingMonth, Some(day)) => Err(format!(
+                "usage.day: {day} is not a day of the month (1-31; 29-31 publish on the last \
+                 day of a shorter month)"
+            )),
+            (kind, Some(_)) => Err(format!(
+                "usage.day: only a billing_month has a publish day; {kind:?} publishes daily \
+                 (remove usage.day or set usage.period: billing_month)"
+            )),
+            (PeriodKind::CurrentMonth, None) => Ok(R::CurrentMonth),
+            (PeriodKind::PreviousMonth, None) => Ok(R::PreviousMonth),
         }
     }
 }
@@ -364,6 +409,8 @@ pub fn with_planned_products(catalog: &Catalog, names: &[String]) -> Catalog {
 /// - R-TWO-1: two-way sync is for Autotask partners and needs an allocation code that exists;
 ///   `create` (a service the PSA lacks) needs both.
 /// - R-CO-1, R-CO-5: each company is listed once, with a tenant id, `new` or `none`.
+/// - R-USE-5, R-USE-6: `usage.period` is current_month, previous_month or billing_month
+///   (default, on `usage.day` 1–31, default 1).
 pub fn resolve(
     spec: &PartnerSpec,
     partner_tenant_id: &str,
@@ -578,6 +625,10 @@ pub fn resolve(
         time_zone: spec.time_zone.clone(),
         full_sync_hours: spec.sync.full_every_hours,
         line_refresh_hours: spec.sync.line_refresh_hours,
+        usage_period: spec.usage.reporting_period().unwrap_or_else(|e| {
+            errors.push(e);
+            Default::default()
+        }),
         version,
     };
     if let Err(mut e) = crate::rules::settings::check_partner(&partner) {

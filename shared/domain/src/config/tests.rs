@@ -576,3 +576,47 @@ fn r_prov_8_line_refresh_hours_defaults_to_a_day_and_is_checked() {
     assert_eq!(spec.sync.line_refresh_hours, 2);
     assert_eq!(spec.sync.full_every_hours, 24);
 }
+
+#[test]
+fn r_use_5_r_use_6_the_usage_section_sets_the_reporting_period() {
+    use crate::rules::schedule::ReportingPeriod;
+    let period = |usage: &str| -> Result<ReportingPeriod, String> {
+        let file = format!("{FILE}{usage}");
+        match resolve(&parse(&file).unwrap(), "ptid", &catalog(), 0) {
+            Ok(p) => Ok(p.usage_period),
+            Err(e) => Err(e.join("\n")),
+        }
+    };
+    assert_eq!(period(""), Ok(ReportingPeriod::BillingMonth { day: 1 }));
+    assert_eq!(
+        period("usage: { period: billing_month, day: 31 }\n"),
+        Ok(ReportingPeriod::BillingMonth { day: 31 })
+    );
+    assert_eq!(
+        period("usage: { period: current_month }\n"),
+        Ok(ReportingPeriod::CurrentMonth)
+    );
+    assert_eq!(
+        period("usage: { period: previous_month }\n"),
+        Ok(ReportingPeriod::PreviousMonth)
+    );
+    for (bad, want) in [
+        (
+            "usage: { day: 32 }\n",
+            "usage.day: 32 is not a day of the month",
+        ),
+        (
+            "usage: { day: 0 }\n",
+            "usage.day: 0 is not a day of the month",
+        ),
+        (
+            "usage: { period: current_month, day: 5 }\n",
+            "usage.day: only a billing_month has a publish day",
+        ),
+    ] {
+        let e = period(bad).unwrap_err();
+        assert!(e.contains(want), "{bad}: {e}");
+    }
+    assert!(parse(&format!("{FILE}usage: {{ period: weekly }}\n")).is_err());
+    assert!(parse(&format!("{FILE}usage: {{ dya: 3 }}\n")).is_err());
+}

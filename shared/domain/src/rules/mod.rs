@@ -7,6 +7,7 @@ pub mod lines;
 pub mod mapping;
 pub mod provisioning;
 pub mod psa;
+pub mod schedule;
 pub mod settings;
 pub mod twoway;
 pub mod units;

@@ -35,6 +35,7 @@ fn probe_partner(id: &str, psa: crate::model::PsaKind, platform_url: &str) -> Pa
         time_zone: "UTC".into(),
         full_sync_hours: 24,
         line_refresh_hours: 24,
+        usage_period: Default::default(),
         version: 0,
     }
 }

@@ -104,6 +104,7 @@ pub fn partner(psa: PsaKind, p: &Products) -> Partner {
         time_zone: "UTC".into(),
         full_sync_hours: 24,
         line_refresh_hours: 24,
+        usage_period: Default::default(),
         version: 0,
     }
 }

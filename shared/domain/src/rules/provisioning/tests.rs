@@ -577,6 +577,7 @@ fn partner() -> Partner {
         time_zone: "UTC".into(),
         full_sync_hours: 24,
         line_refresh_hours: 24,
+        usage_period: Default::default(),
         version: 1,
     }
 }

@@ -71,6 +71,7 @@ fn partner(two_way: bool) -> Partner {
         time_zone: "UTC".into(),
         full_sync_hours: 24,
         line_refresh_hours: 24,
+        usage_period: Default::default(),
         version: 1,
     }
 }
