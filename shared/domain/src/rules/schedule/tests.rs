@@ -71,12 +71,8 @@ fn r_use_6_a_day_beyond_the_months_end_publishes_on_its_last_day() {
         (31, "2027-04-30", Some("2027-04-30")),
         (29, "2027-02-28", Some("2027-02-28")),
     ] {
-        let last = Some(d(month_day) - Months::new(1));
-        let last = Some(publish_day(
-            last.unwrap().year(),
-            last.unwrap().month(),
-            day,
-        ));
+        let before = d(month_day) - Months::new(1);
+        let last = Some(publish_day(before.year(), before.month(), day));
         let got = due_period(&billing(day), last, at(month_day, UTC), UTC).map(|x| x.slot);
         assert_eq!(got, want.map(d), "day {day} on {month_day}");
     }
