@@ -258,3 +258,155 @@ async fn r_use_8_the_history_keeps_the_last_ten() {
     }
     assert_eq!(w.store.publish_history(PARTNER).await.unwrap().len(), 10);
 }
+
+mod automatic {
+    use super::*;
+    use domain::rules::schedule::ReportingPeriod;
+    use domain::services::publish::{publish_due, CLAIM_SECS};
+
+    /// The demo partner publishing a billing month on day 1; one PAYG company whose October
+    /// (the period due on 2026-11-01, before the world's 2026-11-22) used 5 workstations.
+    async fn world() -> (World, String, String) {
+        let w = World::new(PsaKind::Connectwise).await;
+        w.update_partner(|p| {
+            p.switches.usage = true;
+            p.usage_period = ReportingPeriod::BillingMonth { day: 1 };
+        })
+        .await;
+        let (_, a, ws, _, t) = payg_company(&w, "Contoso").await;
+        w.platform.set_period_usage(
+            day("2026-10-01"),
+            day("2026-11-01"),
+            &t,
+            figure(item("workstations"), Measure::Standard, 5.0),
+        );
+        (w, a, ws)
+    }
+
+    async fn tick(w: &World, run: &str) -> Vec<PublishRecord> {
+        publish_due(
+            &w.store,
+            &w.events,
+            &w.connector,
+            PARTNER,
+            &PublishOptions {
+                concurrency: 4,
+                ..Default::default()
+            },
+            w.now(),
+            run,
+        )
+        .await
+        .expect("the tick runs")
+    }
+
+    #[tokio::test]
+    async fn r_use_6_two_runs_racing_for_one_period_publish_it_once() {
+        let (w, a, ws) = world().await;
+        let (x, y) = futures::join!(tick(&w, "run-x"), tick(&w, "run-y"));
+        let all: Vec<_> = x.iter().chain(&y).collect();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(all[0].result, PublishResult::Published);
+        assert_eq!(all[0].slot, Some(day("2026-11-01")));
+        assert_eq!(all[0].period, "2026-10");
+        assert_eq!(line_quantity(&w, &a, &ws), 5.0);
+        assert_eq!(w.psa.faults().calls("set_line_quantity"), 1);
+        assert_eq!(
+            w.store.last_publish(PARTNER).await.unwrap(),
+            Some(day("2026-11-01"))
+        );
+        // Done for good: later ticks this month publish nothing.
+        w.advance(chrono::Duration::hours(1));
+        assert!(tick(&w, "run-z").await.is_empty());
+        assert_eq!(w.events.of_type(DETAIL_PUBLISHED).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn r_use_10_wrong_credentials_fail_the_run_which_the_next_tick_retries() {
+        let (w, a, ws) = world().await;
+        w.connector.faults().fail(
+            "connect",
+            1,
+            PortError::Credentials {
+                system: System::Psa,
+                message: "401 from ConnectWise".into(),
+            },
+        );
+        let recs = tick(&w, "run-1").await;
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].result, PublishResult::Failed);
+        assert!(recs[0].error.as_deref().unwrap().contains("401"));
+        assert_eq!(w.store.publish_history(PARTNER).await.unwrap().len(), 1);
+        assert_eq!(w.events.of_type(DETAIL_FAILED).len(), 1);
+        assert_eq!(w.store.last_publish(PARTNER).await.unwrap(), None);
+        assert_eq!(line_quantity(&w, &a, &ws), 0.0);
+        // The next tick publishes the period.
+        w.advance(chrono::Duration::hours(1));
+        let recs = tick(&w, "run-2").await;
+        assert_eq!(recs[0].result, PublishResult::Published);
+        assert_eq!(line_quantity(&w, &a, &ws), 5.0);
+    }
+
+    #[tokio::test]
+    async fn r_use_5_a_report_not_ready_leaves_the_period_due_without_history() {
+        let (w, a, ws) = world().await;
+        assert_eq!(tick(&w, "run-0").await[0].period, "2026-10");
+        // December 1: November's report is not there yet.
+        w.clock.set(w.now() + chrono::Duration::days(9));
+        let recs = tick(&w, "run-1").await;
+        let results: Vec<_> = recs.iter().map(|r| (r.period.as_str(), r.result)).collect();
+        assert_eq!(results, vec![("2026-11", PublishResult::NotReady)]);
+        assert_eq!(w.store.publish_history(PARTNER).await.unwrap().len(), 1);
+        assert_eq!(
+            w.store.last_publish(PARTNER).await.unwrap(),
+            Some(day("2026-11-01"))
+        );
+        assert_eq!(line_quantity(&w, &a, &ws), 5.0, "never today's numbers");
+        // The report arrives: the next tick publishes November.
+        let t = w.tenant_of(
+            &w.store.state().companies[PARTNER]
+                .keys()
+                .next()
+                .unwrap()
+                .clone(),
+        );
+        let t = t.unwrap().tenant.id;
+        w.platform.set_period_usage(
+            day("2026-11-01"),
+            day("2026-12-01"),
+            &t,
+            figure(item("workstations"), Measure::Standard, 8.0),
+        );
+        w.advance(chrono::Duration::hours(1));
+        let recs = tick(&w, "run-2").await;
+        assert_eq!(recs[0].period, "2026-11");
+        assert_eq!(recs[0].result, PublishResult::Published);
+        assert_eq!(line_quantity(&w, &a, &ws), 8.0);
+    }
+
+    #[tokio::test]
+    async fn r_use_6_a_run_that_died_holding_the_period_holds_it_up_only_for_its_claim() {
+        let (w, a, ws) = world().await;
+        assert!(w
+            .store
+            .claim_publish(PARTNER, day("2026-11-01"), "died", CLAIM_SECS)
+            .await
+            .unwrap());
+        assert!(
+            tick(&w, "run-1").await.is_empty(),
+            "claimed by the other run"
+        );
+        w.advance(chrono::Duration::seconds(i64::from(CLAIM_SECS) + 60));
+        let recs = tick(&w, "run-2").await;
+        assert_eq!(recs[0].result, PublishResult::Published);
+        assert_eq!(line_quantity(&w, &a, &ws), 5.0);
+    }
+
+    #[tokio::test]
+    async fn r_use_4_usage_publishing_off_publishes_nothing_automatically() {
+        let (w, a, ws) = world().await;
+        w.update_partner(|p| p.switches.usage = false).await;
+        assert!(tick(&w, "run-1").await.is_empty());
+        assert_eq!(line_quantity(&w, &a, &ws), 0.0);
+    }
+}

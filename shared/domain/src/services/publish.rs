@@ -56,6 +56,17 @@ impl PublishPeriod {
     }
 }
 
+impl From<crate::rules::schedule::Period> for PublishPeriod {
+    fn from(p: crate::rules::schedule::Period) -> Self {
+        PublishPeriod {
+            label: p.label(),
+            start: p.start,
+            end: p.end,
+            closed: p.closed,
+        }
+    }
+}
+
 /// What one publish covers besides its period.
 #[derive(Debug, Clone, Default)]
 pub struct PublishOptions {
@@ -376,6 +387,137 @@ where
         Err(e) => failed_record(run_id, now, req.trigger.clone(), &period, None, &e),
     };
     finish(store, events, &partner.id, rec).await
+}
+
+/// How long a run's claim on a period lasts: a run that died holds the period up this long.
+pub const CLAIM_SECS: u32 = 900;
+/// Missed periods caught up by one invocation, oldest first; the next tick goes on.
+pub const MAX_CATCH_UP: usize = 3;
+
+/// R-USE-6, R-USE-10: the automatic publishes that are due for a partner, oldest first. Each is
+/// claimed in the period ledger first (runs racing for a period: one publishes); one that
+/// published — or partly, each failed company with its reason — is done for good; one that
+/// failed as a whole gives its claim back, so the next tick retries. A period whose usage is
+/// not ready yet stays due, without a history entry or an event (it is asked for again every
+/// tick until the platform has it). Nothing is due for a partner with usage publishing off.
+pub async fn publish_due<S>(
+    store: &S,
+    events: &dyn Events,
+    connector: &dyn Connector,
+    partner_id: &str,
+    opts: &PublishOptions,
+    now: DateTime<Utc>,
+    run_id: &str,
+) -> Result<Vec<PublishRecord>, OpError>
+where
+    S: PartnerStore + CompanyStore + PublishLedger + ?Sized,
+{
+    let partner = store
+        .partner(partner_id)
+        .await
+        .map_err(OpError::port(partner_id, "reading the partner"))?
+        .ok_or_else(|| OpError::UnknownPartner(partner_id.to_owned()))?;
+    if !partner.enabled || !partner.switches.usage {
+        return Ok(Vec::new());
+    }
+    let tz: chrono_tz::Tz = partner.time_zone.parse().map_err(|_| {
+        OpError::invalid(
+            &partner.id,
+            format!("time_zone {:?} is not an IANA time zone", partner.time_zone),
+        )
+    })?;
+    let port = |what: &'static str| OpError::port(&partner.id, what);
+    let mut out = Vec::new();
+    let mut clients: Option<PartnerClients> = None;
+    for _ in 0..MAX_CATCH_UP {
+        let last = store
+            .last_publish(&partner.id)
+            .await
+            .map_err(port("reading the period ledger"))?;
+        let Some(due) = crate::rules::schedule::due_period(&partner.usage_period, last, now, tz)
+        else {
+            break;
+        };
+        let claimed = store
+            .claim_publish(&partner.id, due.slot, run_id, CLAIM_SECS)
+            .await
+            .map_err(port("claiming the period"))?;
+        if !claimed {
+            tracing::info!(partner = %partner.id, slot = %due.slot, "another run publishes this period");
+            break;
+        }
+        let period = PublishPeriod::from(due.period);
+        if clients.is_none() {
+            match connector.connect(&partner).await {
+                Ok(c) => clients = Some(c),
+                Err(e) => {
+                    let rec = failed_record(
+                        run_id,
+                        now,
+                        PublishTrigger::Schedule,
+                        &period,
+                        Some(due.slot),
+                        &e,
+                    );
+                    store
+                        .finish_publish(&partner.id, due.slot, run_id, false)
+                        .await
+                        .map_err(port("giving the period back"))?;
+                    out.push(finish(store, events, &partner.id, rec).await?);
+                    break;
+                }
+            }
+        }
+        let c = clients.as_ref().expect("connected above");
+        let rec = publish_period(
+            &partner,
+            c,
+            store,
+            &period,
+            PublishTrigger::Schedule,
+            Some(due.slot),
+            opts,
+            now,
+            run_id,
+        )
+        .await;
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                store
+                    .finish_publish(&partner.id, due.slot, run_id, false)
+                    .await
+                    .map_err(port("giving the period back"))?;
+                return Err(e);
+            }
+        };
+        let published = matches!(
+            rec.result,
+            PublishResult::Published | PublishResult::PartlyFailed
+        );
+        store
+            .finish_publish(&partner.id, due.slot, run_id, published)
+            .await
+            .map_err(port("ending the claim on the period"))?;
+        tracing::info!(
+            partner = %partner.id,
+            slot = %due.slot,
+            period = %rec.period,
+            result = ?rec.result,
+            companies = rec.companies.len(),
+            failed = rec.failed(),
+            "automatic publish"
+        );
+        if rec.result == PublishResult::NotReady {
+            out.push(rec);
+            break;
+        }
+        out.push(finish(store, events, &partner.id, rec).await?);
+        if !published {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// A publish that could not start (credentials, connection).
