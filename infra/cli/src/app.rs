@@ -15,7 +15,7 @@ use domain::rules::companies::{CompanyFilter, MappingRequest};
 use domain::rules::settings::{
     AutotaskCredentials, ConnectWiseCredentials, PlatformCredentials, PsaCredentials,
 };
-use domain::services::{companies, partners, status, sync};
+use domain::services::{companies, partners, publish, status, sync};
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
@@ -258,6 +258,72 @@ async fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             match output {
                 Output::Json => present::json(out, &st)?,
                 Output::Table => present::status(out, &st)?,
+            }
+            Ok(exit::OK)
+        }
+        Command::Publish {
+            partner,
+            companies,
+            period,
+            dry_run,
+            initiator,
+            output,
+            concurrency,
+        } => {
+            let period = period
+                .as_deref()
+                .map(domain::rules::schedule::parse_month)
+                .transpose()
+                .map_err(|e| anyhow!(e))?
+                .map(publish::PublishPeriod::from);
+            let http = HttpSettings {
+                concurrency,
+                ..HttpSettings::default()
+            };
+            let c = ctx_with(&cli.aws, &http, Arc::new(SystemClock)).await;
+            let initiator = initiator
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "psa-bridge CLI".into());
+            let req = publish::PublishRequest {
+                partner,
+                trigger: domain::ports::PublishTrigger::Manual { initiator },
+                period,
+                options: publish::PublishOptions {
+                    companies,
+                    dry_run,
+                    concurrency,
+                },
+            };
+            let now = SystemClock.now();
+            let run_id = format!("cli-{}-{}", now.timestamp_millis(), std::process::id());
+            let rec = publish::publish_now(
+                c.store.as_ref(),
+                c.events.as_ref(),
+                c.connector.as_ref(),
+                &req,
+                now,
+                &run_id,
+            )
+            .await?;
+            match output {
+                Output::Json => present::json(out, &rec)?,
+                Output::Table => present::publish(out, &rec)?,
+            }
+            Ok(exit::of_publish(&rec))
+        }
+        Command::History { partner, output } => {
+            let c = ctx(&cli.aws).await;
+            let h = publish::history(c.store.as_ref(), &partner).await?;
+            match output {
+                Output::Json => present::json(out, &h)?,
+                Output::Table => {
+                    for rec in &h {
+                        present::publish(out, rec)?;
+                    }
+                    if h.is_empty() {
+                        writeln!(out, "partner {partner}: no publish yet")?;
+                    }
+                }
             }
             Ok(exit::OK)
         }

@@ -125,6 +125,41 @@ pub enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Publish usage to the PSA's PAYG lines now (the publish-usage Lambda's manual publish):
+    /// recorded in the history; the period's automatic publish still runs.
+    Publish {
+        /// The partner's id.
+        #[arg(long)]
+        partner: String,
+        /// Only these PSA companies (ids, comma-separated); all mapped companies when omitted.
+        #[arg(long, value_delimiter = ',')]
+        companies: Vec<String>,
+        /// A closed calendar month (YYYY-MM) from the platform's usage report; the month to
+        /// date from current usage when omitted.
+        #[arg(long)]
+        period: Option<String>,
+        /// Print every line old → new with the rule that decided it, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Who publishes, for the history (default: $USER).
+        #[arg(long)]
+        initiator: Option<String>,
+        /// How to print the result.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        /// Requests in flight at once to each system.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// The last ten publish operations of a partner, newest first (R-USE-8).
+    History {
+        /// The partner's id.
+        #[arg(long)]
+        partner: String,
+        /// How to print the result.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// A partner's state: credentials, switches, last sync, failing companies.
     Status {
         /// The partner's id.

@@ -15,8 +15,19 @@ pub const BLOCKED: i32 = 4;
 
 /// The text `--help` ends with.
 pub const HELP: &str = "Exit status: 0 done; 1 error (bad input, a system refused or was \
-unreachable; nothing written); 2 wrong command line; 3 sync ran but a company failed; 4 sync \
-blocked (guard R-PROV-10, unusable mapping R-MAP-6, provisioning off).";
+unreachable, a publish failed or its period's usage is not ready; nothing written); 2 wrong \
+command line; 3 sync or publish ran but a company failed; 4 sync blocked (guard R-PROV-10, \
+unusable mapping R-MAP-6, provisioning off).";
+
+/// The status of a publish.
+pub fn of_publish(r: &domain::ports::PublishRecord) -> i32 {
+    use domain::ports::PublishResult as R;
+    match r.result {
+        R::Published => OK,
+        R::PartlyFailed => COMPANIES_FAILED,
+        R::Failed | R::NotReady => FAILED,
+    }
+}
 
 /// The status of a sync report.
 pub fn of_sync(r: &domain::services::sync::SyncReport) -> i32 {

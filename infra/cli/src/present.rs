@@ -252,3 +252,65 @@ pub fn rules(out: &mut dyn Write, id: Option<&str>) -> Result<i32> {
     }
     Ok(exit::OK)
 }
+
+/// One publish: its result, then per company every line old → new with its rule, the lines
+/// left alone with why, or the company's error.
+pub fn publish(out: &mut dyn Write, r: &domain::ports::PublishRecord) -> Result<()> {
+    writeln!(
+        out,
+        "{} publish of {} by {} at {}: {:?}{}{}",
+        match r.trigger {
+            domain::ports::PublishTrigger::Schedule => "automatic",
+            domain::ports::PublishTrigger::Manual { .. } => "manual",
+        },
+        r.period,
+        r.trigger.initiator(),
+        r.started_at.format("%Y-%m-%d %H:%M UTC"),
+        r.result,
+        if r.dry_run {
+            " (dry run: nothing changed)"
+        } else {
+            ""
+        },
+        r.error
+            .as_deref()
+            .map(|e| format!(" — {e}"))
+            .unwrap_or_default(),
+    )?;
+    for c in &r.companies {
+        writeln!(
+            out,
+            "  {} {} (tenant {})",
+            c.company_id, c.name, c.tenant_id
+        )?;
+        for l in &c.lines {
+            match (&l.untouched, l.old, l.new) {
+                (Some(why), _, _) => writeln!(
+                    out,
+                    "    line {} {}: left alone — {why} [{}]",
+                    l.line_id, l.item, l.rule
+                )?,
+                (None, old, Some(new)) => writeln!(
+                    out,
+                    "    line {} {}: {} → {new} [{}]",
+                    l.line_id,
+                    l.item,
+                    old.map(|o| o.to_string()).unwrap_or_else(|| "?".into()),
+                    l.rule
+                )?,
+                _ => {}
+            }
+        }
+        if let Some(e) = &c.error {
+            writeln!(out, "    ! {e}")?;
+        }
+    }
+    if r.omitted > 0 {
+        writeln!(
+            out,
+            "  … {} more companies not kept in the history",
+            r.omitted
+        )?;
+    }
+    Ok(())
+}

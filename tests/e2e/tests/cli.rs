@@ -283,3 +283,76 @@ async fn cli_rules_prints_what_a_rule_decides() {
     assert_eq!(code, exit::OK);
     assert!(out.contains("psa-bridge"), "{out}");
 }
+
+// R-USE-4 R-USE-8
+#[tokio::test]
+async fn cli_publish_dry_run_then_publish_then_history() {
+    let w = World::new().await;
+    let (company, a) = w.customer("Usage Co");
+    let ws = w.addition(a, w.products.ws, 0.0, None);
+    let (code, out, err) = cli(&w, &["sync", "--partner", PARTNER, "--full", "--now", NOW]).await;
+    assert_eq!(code, exit::OK, "{out}{err}");
+    let tenant = w.tenant_of(company).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.sandbox
+        .platform
+        .set_usage(&tenant, "workstations", None, 5.0);
+    let qty = || {
+        w.sandbox
+            .connectwise
+            .addition(CW_COMPANY, a, ws)
+            .unwrap()
+            .quantity
+    };
+    let company = company.to_string();
+    // A dry run shows old → new with the rule and writes nothing, nor the history.
+    let (code, out, err) = cli(
+        &w,
+        &[
+            "publish",
+            "--partner",
+            PARTNER,
+            "--companies",
+            &company,
+            "--dry-run",
+            "--initiator",
+            "ops",
+        ],
+    )
+    .await;
+    assert_eq!(code, exit::OK, "{out}{err}");
+    assert!(
+        out.contains("0 → 5 [R-USE-1]") && out.contains("dry run"),
+        "{out}"
+    );
+    assert_eq!(qty(), 0.0);
+    let (_, out, _) = cli(&w, &["history", "--partner", PARTNER]).await;
+    assert!(out.contains("no publish yet"), "{out}");
+    // For real.
+    let (code, out, err) = cli(&w, &["publish", "--partner", PARTNER, "--initiator", "ops"]).await;
+    assert_eq!(code, exit::OK, "{out}{err}");
+    assert_eq!(qty(), 5.0);
+    let (code, out, _) = cli(&w, &["history", "--partner", PARTNER]).await;
+    assert_eq!(code, exit::OK);
+    assert!(
+        out.contains("manual publish of") && out.contains("by ops"),
+        "{out}"
+    );
+    // Bad input is named; nothing is written.
+    let (code, _, err) = cli(
+        &w,
+        &["publish", "--partner", PARTNER, "--period", "2026-13"],
+    )
+    .await;
+    assert_eq!(code, exit::FAILED);
+    assert!(err.contains("\"2026-13\""), "{err}");
+    let (code, _, err) = cli(
+        &w,
+        &["publish", "--partner", PARTNER, "--companies", "424242"],
+    )
+    .await;
+    assert_eq!(code, exit::FAILED);
+    assert!(err.contains("\"424242\": not mapped to a tenant"), "{err}");
+}

@@ -520,6 +520,22 @@ where
     Ok(out)
 }
 
+/// R-USE-8: a partner's last ten publish operations, newest first.
+pub async fn history<S>(store: &S, partner: &str) -> Result<Vec<PublishRecord>, OpError>
+where
+    S: PartnerStore + PublishLedger + ?Sized,
+{
+    store
+        .partner(partner)
+        .await
+        .map_err(OpError::port(partner, "reading the partner"))?
+        .ok_or_else(|| OpError::UnknownPartner(partner.to_owned()))?;
+    store
+        .publish_history(partner)
+        .await
+        .map_err(OpError::port(partner, "reading the publish history"))
+}
+
 /// A publish that could not start (credentials, connection).
 pub(crate) fn failed_record(
     run_id: &str,
