@@ -632,3 +632,57 @@ async fn r_prov_1_and_7_seed_004_provisioning_settings_with_an_autotask_partner(
         false
     );
 }
+
+// R-USE-1 R-REL-2: publish-usage's Autotask write is a unit adjustment of the difference; an
+// answer lost after Autotask applied it never doubles it.
+#[tokio::test]
+async fn r_use_1_published_units_are_adjusted_once_even_when_the_answer_is_lost() {
+    let at = autotask_world().await;
+    let (co, k) = contract(&at, "Usage Co", "Yes");
+    let cs = at.w.sandbox.autotask.add_contract_service(k, at.ws, 2.0);
+    no_failures(&at.w.sync("full").await);
+    let t = tenant_id(&at, co);
+    at.w.sandbox
+        .platform
+        .set_usage(&t, "workstations", None, 7.0);
+    let faults = at.w.sandbox.autotask.faults();
+    faults.push(
+        Fault::new(FaultKind::DropResponseAfterWrite)
+            .method("POST")
+            .path_contains("ServiceAdjustments")
+            .times(1),
+    );
+    let deps = publish_usage::Deps {
+        store: at.w.deps.store.clone(),
+        events: at.w.deps.events.clone(),
+        connector: at.w.deps.connector.clone(),
+        clock: at.w.deps.clock.clone(),
+        concurrency: 4,
+    };
+    let publish = |run: &'static str| {
+        let deps = deps.clone();
+        let now = domain::ports::Clock::now(at.w.clock.as_ref());
+        async move {
+            let event: aws_lambda_events::eventbridge::EventBridgeEvent<Value> =
+                serde_json::from_value(json!({
+                    "version": "0", "id": "1", "detail-type": "PublishPartner",
+                    "source": "psa-bridge", "account": "123456789012", "time": now,
+                    "region": "us-east-1", "resources": [],
+                    "detail": {"partner": PARTNER, "initiator": "finance@acme.example"},
+                }))
+                .unwrap();
+            publish_usage::handle(&deps, event, run).await.unwrap()
+        }
+    };
+    let out = publish("run-1").await;
+    assert_eq!(out["publishes"][0]["result"], "failed", "{out}");
+    assert_eq!(
+        at.w.sandbox.autotask.units(cs),
+        7.0,
+        "applied, its answer lost"
+    );
+    let out = publish("run-2").await;
+    assert_eq!(out["publishes"][0]["result"], "published", "{out}");
+    assert_eq!(at.w.sandbox.autotask.units(cs), 7.0, "not adjusted twice");
+    assert!(faults.pending().is_empty(), "the fault fired");
+}
