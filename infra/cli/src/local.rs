@@ -496,6 +496,49 @@ products:
         }
     }
 
+    println!("7c. usage publish (publish-usage's manual publish, month to date): Contoso used 7 workstations; its PAYG workstation addition gets 7, prepaid lines stay");
+    let contoso_tenant = sb
+        .platform
+        .customers(&account.tenant_id)
+        .into_iter()
+        .find(|t| t["customer_id"].as_str() == Some(contoso.to_string().as_str()))
+        .and_then(|t| t["id"].as_str().map(str::to_owned));
+    if let Some(t) = contoso_tenant {
+        sb.platform.set_usage(&t, "workstations", None, 7.0);
+        let req = domain::services::publish::PublishRequest {
+            partner: "demo".into(),
+            trigger: domain::ports::PublishTrigger::Manual {
+                initiator: "psa-bridge local".into(),
+            },
+            period: None,
+            options: domain::services::publish::PublishOptions {
+                companies: vec![],
+                dry_run: false,
+                concurrency: 8,
+            },
+        };
+        let rec = domain::services::publish::publish_now(
+            ctx.store.as_ref(),
+            ctx.events.as_ref(),
+            ctx.connector.as_ref(),
+            &req,
+            Utc::now(),
+            &format!("local-{}", uuid_like()),
+        )
+        .await?;
+        let mut text = Vec::new();
+        crate::present::publish(&mut text, &rec)?;
+        print!(
+            "   {}",
+            String::from_utf8_lossy(&text).replace('\n', "\n   ")
+        );
+        let history = domain::services::publish::history(ctx.store.as_ref(), "demo").await?;
+        println!(
+            "\n   history of partner demo: {} publish(es) (`psa-bridge history --partner demo`)",
+            history.len()
+        );
+    }
+
     let st = status::status(ctx.store.as_ref(), "demo").await?;
     println!(
         "8. status: {} companies mapped, credentials ok: {}, last sync: {}",
