@@ -49,6 +49,20 @@ async fn r_use_3_subtree_customers_lists_the_customers_under_a_tenant() {
 }
 
 #[tokio::test]
+async fn r_use_3_subtree_customers_include_customers_of_sub_partners() {
+    let (f, p, api) = fake().await;
+    let direct = f.add_customer(&p.tenant_id, "Direct", None);
+    let sub = f.add_sub_partner(&p.tenant_id, "Sub");
+    let deep = f.add_customer(&sub, "Deep", None);
+    let mut got = api.subtree_customers(&p.tenant_id).await.expect("subtree");
+    got.sort();
+    let mut want = vec![direct, deep.clone()];
+    want.sort();
+    assert_eq!(got, want, "the sub-partner itself is not a customer");
+    assert_eq!(api.subtree_customers(&sub).await.expect("sub"), vec![deep]);
+}
+
+#[tokio::test]
 async fn r_use_2_current_usage_of_150_tenants_reads_absolute_values() {
     let (f, p, api) = fake().await;
     let ids: Vec<String> = (0..150)
