@@ -1,7 +1,7 @@
-//! The platform's usage figures (R-USE): current usages in batches; a closed period's usage
-//! report and a sub-partner's subtree are not built yet.
+//! The platform's usage figures (R-USE): current usages in batches, a sub-partner's subtree
+//! customers; a closed period's usage report is not built yet.
 
-use super::{PlatformApi, PlatformErrors, LOG_SYSTEM};
+use super::{PlatformApi, PlatformErrors, LOG_SYSTEM, PAGE};
 use crate::http::{ErrorDialect, Idempotency};
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -19,6 +19,14 @@ fn not_built(what: &str) -> PortError {
         system: System::Platform,
         message: format!("{what}: not built yet (publish-usage reads current usage only)"),
     }
+}
+
+/// The fields of a subtree listing's tenant that `subtree_customers` needs.
+#[derive(Deserialize)]
+struct WireSubtreeTenant {
+    id: String,
+    #[serde(default)]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -105,8 +113,24 @@ impl UsageSource for PlatformApi {
         Err(not_built("a closed period's usage report"))
     }
 
-    async fn subtree_customers(&self, _tenant_id: &str) -> PortResult<Vec<String>> {
-        Err(not_built("a sub-partner's subtree"))
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(partner = %self.partner, system = LOG_SYSTEM, tenant = tenant_id)
+    )]
+    async fn subtree_customers(&self, tenant_id: &str) -> PortResult<Vec<String>> {
+        // The whole subtree (customers of sub-partners too), basic detail, deleted ones left out
+        // by the platform's default; only customers are kept.
+        let path = format!(
+            "api/2/tenants?subtree_root_id={}&lod=basic&limit={PAGE}",
+            url::form_urlencoded::byte_serialize(tenant_id.as_bytes()).collect::<String>()
+        );
+        let (ids, _) = self
+            .list(&path, |t: WireSubtreeTenant| {
+                (t.kind.as_deref() == Some("customer")).then_some(t.id)
+            })
+            .await?;
+        Ok(ids)
     }
 }
 

@@ -122,6 +122,16 @@ impl PlatformFake {
         })
     }
 
+    /// Adds a sub-partner tenant (kind `partner`) under `parent_id`; no API client or catalogue.
+    pub fn add_sub_partner(&self, parent_id: &str, name: &str) -> String {
+        self.with(|st, now| {
+            st.create_tenant(Some(parent_id), name, "partner", None, now)
+                .unwrap_or_else(|_| {
+                    panic!("psa-sandbox: cannot create sub-partner {name:?} under {parent_id}")
+                })
+        })
+    }
+
     /// The tenant as `GET /tenants/{id}` returns it (deleted tenants too, with `deleted_at`).
     pub fn tenant(&self, id: &str) -> Option<Value> {
         self.with(|st, _| {

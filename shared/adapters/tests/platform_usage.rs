@@ -1,0 +1,84 @@
+//! The platform adapter's usage port (R-USE) against the fake platform on 127.0.0.1.
+
+use adapters::http::{HttpSettings, RetryPolicy};
+use adapters::platform::PlatformApi;
+use domain::ports::{Measure, UsageSource};
+use domain::rules::settings::PlatformCredentials;
+use sandbox::{PartnerAccount, PlatformFake};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn settings() -> HttpSettings {
+    HttpSettings {
+        retry: RetryPolicy::quick(),
+        timeout: Duration::from_secs(10),
+        concurrency: 8,
+        deadline: Default::default(),
+    }
+}
+
+async fn fake() -> (PlatformFake, PartnerAccount, PlatformApi) {
+    let f = PlatformFake::start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("fake starts");
+    let p = f.add_partner("Partner");
+    let api = PlatformApi::new(
+        &f.url(),
+        &p.tenant_id,
+        &PlatformCredentials {
+            client_id: p.client_id.clone(),
+            client_secret: p.client_secret.clone().into(),
+        },
+        adapters::http::client(Duration::from_secs(10)),
+        &settings(),
+    )
+    .expect("client builds");
+    (f, p, api)
+}
+
+#[tokio::test]
+async fn r_use_3_subtree_customers_lists_the_customers_under_a_tenant() {
+    let (f, p, api) = fake().await;
+    let a = f.add_customer(&p.tenant_id, "A", None);
+    let b = f.add_customer(&p.tenant_id, "B", None);
+    let mut got = api.subtree_customers(&p.tenant_id).await.expect("subtree");
+    got.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn r_use_3_subtree_customers_include_customers_of_sub_partners() {
+    let (f, p, api) = fake().await;
+    let direct = f.add_customer(&p.tenant_id, "Direct", None);
+    let sub = f.add_sub_partner(&p.tenant_id, "Sub");
+    let deep = f.add_customer(&sub, "Deep", None);
+    let mut got = api.subtree_customers(&p.tenant_id).await.expect("subtree");
+    got.sort();
+    let mut want = vec![direct, deep.clone()];
+    want.sort();
+    assert_eq!(got, want, "the sub-partner itself is not a customer");
+    assert_eq!(api.subtree_customers(&sub).await.expect("sub"), vec![deep]);
+}
+
+#[tokio::test]
+async fn r_use_2_current_usage_of_150_tenants_reads_absolute_values() {
+    let (f, p, api) = fake().await;
+    let ids: Vec<String> = (0..150)
+        .map(|i| f.add_customer(&p.tenant_id, &format!("C{i}"), None))
+        .collect();
+    f.set_usage(&ids[149], "storage", Some(&p.default_infra_id), 42.0);
+    let got = api.current_usage(&ids).await.expect("usage");
+    assert_eq!(got.len(), 150);
+    let last = got
+        .iter()
+        .find(|t| t.tenant_id == ids[149])
+        .expect("tenant");
+    let fig = last
+        .figures
+        .iter()
+        .find(|u| u.item.name == "storage")
+        .expect("storage figure");
+    assert_eq!((fig.value, fig.measure), (42.0, Measure::Standard));
+}
