@@ -2,7 +2,7 @@
 
 use adapters::http::{HttpSettings, RetryPolicy};
 use adapters::platform::PlatformApi;
-use domain::ports::{Measure, UsageSource};
+use domain::ports::{Measure, TenantDirectory, UsageSource};
 use domain::rules::settings::PlatformCredentials;
 use sandbox::{PartnerAccount, PlatformFake};
 use std::net::SocketAddr;
@@ -81,4 +81,42 @@ async fn r_use_2_current_usage_of_150_tenants_reads_absolute_values() {
         .find(|u| u.item.name == "storage")
         .expect("storage figure");
     assert_eq!((fig.value, fig.measure), (42.0, Measure::Standard));
+}
+
+fn requests(api: &PlatformApi) -> u64 {
+    api.counter().load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// publish-usage checks its tenants with `customers_keeping(ids, keep nothing)`: one listing
+/// per 100 ids, never one item read per tenant because nothing was kept.
+#[tokio::test]
+async fn r_use_7_checking_tenants_without_their_items_reads_no_items() {
+    let (f, p, api) = fake().await;
+    let ids: Vec<String> = (0..5)
+        .map(|i| f.add_customer(&p.tenant_id, &format!("C{i}"), None))
+        .collect();
+    api.check_login().await.expect("token");
+    let before = requests(&api);
+    let (tenants, _) = api
+        .customers_keeping(&ids, &|_| false)
+        .await
+        .expect("listing");
+    assert_eq!(tenants.len(), 5);
+    assert_eq!(
+        requests(&api) - before,
+        1,
+        "one uuids listing, no item reads"
+    );
+}
+
+#[tokio::test]
+async fn r_use_5_current_usage_reads_100_tenants_a_request() {
+    let (f, p, api) = fake().await;
+    let ids: Vec<String> = (0..150)
+        .map(|i| f.add_customer(&p.tenant_id, &format!("C{i}"), None))
+        .collect();
+    api.check_login().await.expect("token");
+    let before = requests(&api);
+    api.current_usage(&ids).await.expect("usage");
+    assert_eq!(requests(&api) - before, 2);
 }

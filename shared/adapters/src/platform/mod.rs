@@ -354,11 +354,14 @@ impl TenantDirectory for PlatformApi {
         ids: &[String],
         keep: &(dyn for<'k> Fn(&'k ItemKey) -> bool + Sync),
     ) -> PortResult<(Vec<TenantWithItems>, String)> {
+        // Each tenant with whether the listing carried its items (before `keep` filters them:
+        // a tenant none of whose items are kept was still listed with them).
         let to_domain = |t: WireTenant| {
             t.into_domain().map(|mut t| {
+                let listed = !t.items.is_empty();
                 t.items.retain(|i| keep(&i.key));
                 t.items.shrink_to_fit();
-                t
+                (t, listed)
             })
         };
         let mut out = Vec::new();
@@ -392,18 +395,18 @@ impl TenantDirectory for PlatformApi {
                 out.extend(tenants);
             }
         }
-        out.retain(|t| t.tenant.parent_id.as_deref() == Some(self.partner_tenant.as_str()));
+        out.retain(|(t, _)| t.tenant.parent_id.as_deref() == Some(self.partner_tenant.as_str()));
         // Defensive: a listing that carries no items for a tenant (an API that does not
         // expand them) is completed with that tenant's own item read.
-        for t in out
+        for (t, _) in out
             .iter_mut()
-            .filter(|t| t.items.is_empty() && !t.tenant.deleted)
+            .filter(|(t, listed)| !listed && !t.tenant.deleted)
         {
             t.items = self.tenant_items(&t.tenant.id).await?;
             t.items.retain(|i| keep(&i.key));
             t.items.shrink_to_fit();
         }
-        Ok((out, stamp))
+        Ok((out.into_iter().map(|(t, _)| t).collect(), stamp))
     }
 
     #[tracing::instrument(
