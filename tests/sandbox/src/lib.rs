@@ -114,8 +114,16 @@
 //!   [`PlatformFake::set_listings_embed_items`]`(false)` makes listings leave items out even
 //!   when expanded (to test clients that must fall back to `/tenants/{id}/offering_items`).
 //! * A client with no `parent_id`/`subtree_root_id`/`uuids` gets its own subtree.
-//! * Usages: one per offering item, `value == absolute_value`, `range_start` = first day of the
-//!   fake clock's month.
+//! * Usages: one per usage name of each offering item (its own always; for storage also
+//!   `<usage_name>_geo|_class1|_class2` once set, UNCONFIRMED suffixes), `value ==
+//!   absolute_value` = the current value, `range_start` = first day of the fake clock's month.
+//!   A per-day history backs usage reports ([`PlatformFake::set_usage_on`]);
+//!   `PUT /tenants/usages` reports usage with per-item errors.
+//! * Usage reports (`POST /reports`, stored reports as gzip csv_v2_0, `DELETE ?version=`):
+//!   strict body rules, readiness by the fake clock (day D complete at D+1 06:00), switches
+//!   [`PlatformFake::set_report_polls_in_progress`] and
+//!   [`PlatformFake::set_usage_history_late`]; details and UNCONFIRMED choices in
+//!   `src/platform/reports.rs`, `report_post.rs`, `report_csv.rs`.
 //! * ConnectWise: a company's primary contact is a `company/contacts` record
 //!   (`communicationItems[{type:{name:"Email"}, value, communicationType:"Email",
 //!   defaultFlag:true}]`) referenced by the company's `defaultContact {id, name}`. Agreement status is computed when

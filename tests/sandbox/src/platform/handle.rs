@@ -1,12 +1,14 @@
 //! Test-control methods of [`PlatformFake`]: partners, storages, customers, console-side
-//! changes (status, quota, access settings), usages, and reading back what the API wrote.
+//! changes (status, quota, access settings), usages (current and per-day history), usage
+//! report switches, and reading back what the API wrote.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 use super::{
     render::Lod,
     state::{new_id, CatalogEntry, Client, PfState},
+    usage::{ukey, EXTRA_SUFFIXES},
     PartnerAccount, PlatformFake, COUNT_ITEMS,
 };
 use crate::common::lock;
@@ -122,13 +124,23 @@ impl PlatformFake {
         })
     }
 
-    /// Adds a sub-partner tenant (kind `partner`) under `parent_id`; no API client or catalogue.
+    /// Adds a sub-partner tenant (kind `partner`) under `parent_id`, without an API client. It
+    /// is offered its parent's catalogue, its items off, like a new customer's (what the parent
+    /// may set on it and on its customers; the fake does not model a parent offering only part
+    /// of it).
     pub fn add_sub_partner(&self, parent_id: &str, name: &str) -> String {
         self.with(|st, now| {
-            st.create_tenant(Some(parent_id), name, "partner", None, now)
+            let id = st
+                .create_tenant(Some(parent_id), name, "partner", None, now)
                 .unwrap_or_else(|_| {
                     panic!("psa-sandbox: cannot create sub-partner {name:?} under {parent_id}")
-                })
+                });
+            let offered = st.available(parent_id).to_vec();
+            for e in &offered {
+                st.put_item(&id, e, 0, now);
+            }
+            st.catalog.insert(id.clone(), offered);
+            id
         })
     }
 
@@ -190,18 +202,77 @@ impl PlatformFake {
         })
     }
 
-    /// Sets the usage reported for an offering item of a tenant.
+    /// Sets the usage reported for an offering item of a tenant under the item's own usage
+    /// name: the current value and the history entry of today (the fake clock's UTC date).
     pub fn set_usage(&self, tenant_id: &str, name: &str, infra_id: Option<&str>, value: f64) {
-        self.with(|st, _| {
-            st.usages.insert(
-                (
-                    tenant_id.to_string(),
-                    name.to_string(),
-                    infra_id.unwrap_or("").to_string(),
-                ),
+        self.with(|st, now| {
+            let un = st.own_usage_name(tenant_id, name, infra_id);
+            st.set_current(
+                ukey(tenant_id, name, infra_id, &un),
                 value,
+                now.date_naive(),
             );
         })
+    }
+
+    /// [`PlatformFake::set_usage`] for another usage name of the item: its own, or for an
+    /// infra (`storage`) item `<usage_name>_geo`, `_class1` or `_class2` (panics otherwise, or
+    /// when the tenant has no such item and its catalogue none either).
+    pub fn set_usage_as(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        infra_id: Option<&str>,
+        usage_name: &str,
+        value: f64,
+    ) {
+        self.with(|st, now| {
+            let un = checked_usage_name(st, tenant_id, name, infra_id, Some(usage_name));
+            st.set_current(
+                ukey(tenant_id, name, infra_id, &un),
+                value,
+                now.date_naive(),
+            );
+        })
+    }
+
+    /// Writes the usage history of `day` only (`usage_name` `None` = the item's own usage
+    /// name); the current value changes only when `day` is today. Panics for a future day.
+    pub fn set_usage_on(
+        &self,
+        day: NaiveDate,
+        tenant_id: &str,
+        name: &str,
+        infra_id: Option<&str>,
+        usage_name: Option<&str>,
+        value: f64,
+    ) {
+        self.with(|st, now| {
+            let today = now.date_naive();
+            assert!(
+                day <= today,
+                "psa-sandbox: usage history of a future day {day}"
+            );
+            let un = checked_usage_name(st, tenant_id, name, infra_id, usage_name);
+            st.set_day(ukey(tenant_id, name, infra_id, &un), day, value, today);
+        })
+    }
+
+    /// Usage reports that still exist (as `GET /reports/{id}` answers them), in creation order.
+    pub fn reports(&self) -> Vec<Value> {
+        self.with(|st, _| st.reports.iter().map(|r| r.json.clone()).collect())
+    }
+
+    /// Test switch (default 1): how many `GET /reports/{id}/stored` answers show a new stored
+    /// report `in_progress` before it is `saved` (or `failed`). Applies to reports made later.
+    pub fn set_report_polls_in_progress(&self, polls: u32) {
+        self.with(|st, _| st.report_polls_in_progress = polls)
+    }
+
+    /// Test switch (default off): yesterday's usage history is late, so `POST /reports` for a
+    /// period ending yesterday answers 500 even after 06:00.
+    pub fn set_usage_history_late(&self, late: bool) {
+        self.with(|st, _| st.usage_history_late = late)
     }
 
     /// Number of `POST /api/2/idp/token` requests received (successful or not).
@@ -229,4 +300,38 @@ impl PlatformFake {
     pub fn revoke_all_tokens(&self) {
         self.with(|st, _| st.tokens.clear())
     }
+}
+
+/// The usage name a test asks for, checked against the item (test control: panics).
+fn checked_usage_name(
+    st: &PfState,
+    tenant_id: &str,
+    name: &str,
+    infra_id: Option<&str>,
+    usage_name: Option<&str>,
+) -> String {
+    let has_item = st
+        .ikey(tenant_id, name, infra_id)
+        .is_some_and(|k| st.items.contains_key(&k))
+        || st
+            .available(tenant_id)
+            .iter()
+            .any(|e| e.name == name && e.infra_id.as_deref() == infra_id);
+    assert!(
+        has_item,
+        "psa-sandbox: tenant {tenant_id} has no item {name}/{infra_id:?}"
+    );
+    let own = st.own_usage_name(tenant_id, name, infra_id);
+    let Some(un) = usage_name else {
+        return own;
+    };
+    let extra = infra_id.is_some()
+        && EXTRA_SUFFIXES
+            .iter()
+            .any(|s| un.strip_suffix(s) == Some(own.as_str()));
+    assert!(
+        un == own || extra,
+        "psa-sandbox: {un:?} is not a usage name of item {name}/{infra_id:?} ({own:?})"
+    );
+    un.to_string()
 }

@@ -1,6 +1,7 @@
 //! Offering items and usages of the fake platform: a tenant's items (filters), what a child
 //! may get, `PUT /tenants/{id}/offering_items` (quota versions, `check_usage`), the batch
-//! `GET /tenants/offering_items` (cursor paging), and usages per tenant and in batch.
+//! `GET /tenants/offering_items` (cursor paging), and usages per tenant and in batch (one entry
+//! per usage name; `PUT /tenants/usages` is in `usage.rs`).
 
 use std::ops::Bound;
 
@@ -21,6 +22,7 @@ use super::{
         parse_limit, parse_since, query, visible, Listing, OnTenant, Pf,
     },
     state::{CatalogEntry, IKey, Item, PfState, Tenant},
+    usage::{self, ukey},
     wire::{bad_request, conflict, forbidden, rfc3339},
     APPLICATION_ID, DEFAULT_LIMIT,
 };
@@ -30,7 +32,11 @@ use crate::common::{self, Routes};
 pub(super) fn routes() -> Routes<Pf> {
     Routes::new()
         .route("GET", "/api/2/tenants/offering_items", get(list_all_items))
-        .route("GET", "/api/2/tenants/usages", get(batch_usages))
+        .route(
+            "GET PUT",
+            "/api/2/tenants/usages",
+            get(batch_usages).put(usage::put_usages),
+        )
         .route(
             "GET PUT",
             "/api/2/tenants/{id}/offering_items",
@@ -118,17 +124,24 @@ fn items_response(now: &DateTime<Utc>, items: Vec<Value>) -> Response {
     )
 }
 
-/// A tenant's usages, optionally only those with the given usage names.
+/// A tenant's usages (one per usage name of each item: its own always, the others when set),
+/// optionally only those with the given usage names.
 fn usages_of(
     st: &PfState,
     t: &Tenant,
     names: &Option<Vec<String>>,
     now: DateTime<Utc>,
 ) -> Vec<Value> {
-    st.tenant_items(t)
-        .filter(|i| names.as_ref().is_none_or(|n| n.contains(&i.usage_name)))
-        .map(|i| st.usage_json(t, i, now))
-        .collect()
+    let mut out = Vec::new();
+    for i in st.tenant_items(t) {
+        for un in st.usage_names(i, false) {
+            if names.as_ref().is_none_or(|n| n.contains(&un)) {
+                let value = st.current(&ukey(&t.id, &i.name, i.infra_id.as_deref(), &un));
+                out.push(st.usage_json(t, i, &un, value, now));
+            }
+        }
+    }
+    out
 }
 
 struct ItemChange {

@@ -6,7 +6,10 @@
 //! the router and shared request helpers (query, bodies, visibility, paging) · `auth.rs`
 //! tokens, clients and the request wrapper · `tenants.rs` tenant reads ·
 //! `tenant_writes.rs` tenant create/update/delete · `settings.rs` pricing and MFA ·
-//! `items.rs` offering items and usages · `directory.rs` locations, infra and users.
+//! `items.rs` offering items and usages · `usage.rs` usage values, per-day history and
+//! `PUT /tenants/usages` · `reports.rs` usage reports (routes, readiness, stored reports) ·
+//! `report_post.rs` the `POST /reports` body rules and answer · `report_csv.rs` the csv_v2_0
+//! content (gzip) · `directory.rs` locations, infra and users.
 
 /// `tri!(expr)`: the value of an `Ok`, or return the `Err` response from the handler closure.
 macro_rules! tri {
@@ -23,6 +26,9 @@ mod directory;
 mod handle;
 mod items;
 mod render;
+mod report_csv;
+mod report_post;
+mod reports;
 mod routes;
 mod settings;
 mod state;
@@ -30,6 +36,7 @@ mod tenant_writes;
 mod tenants;
 #[cfg(test)]
 mod tests;
+mod usage;
 mod wire;
 
 use std::{io, net::SocketAddr, sync::Arc};

@@ -113,8 +113,15 @@ impl PfState {
         Value::Object(m)
     }
 
-    pub(super) fn usage_json(&self, t: &Tenant, it: &Item, now: DateTime<Utc>) -> Value {
-        let value = self.usage(&t.id, &it.name, it.infra_id.as_deref());
+    /// The usage entry of one usage name of an item, with its current value.
+    pub(super) fn usage_json(
+        &self,
+        t: &Tenant,
+        it: &Item,
+        usage_name: &str,
+        value: f64,
+        now: DateTime<Utc>,
+    ) -> Value {
         let range_start = Utc
             .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
             .single()
@@ -123,7 +130,7 @@ impl PfState {
             "application_id": APPLICATION_ID,
             "name": it.name,
             "edition": "standard",
-            "usage_name": it.usage_name,
+            "usage_name": usage_name,
             "type": it.item_type,
             "measurement_unit": it.unit,
             "tenant_uuid": t.id,

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 
 use super::{
     auth::{self, Principal},
-    directory, items, settings,
+    directory, items, reports, settings,
     state::{PfState, Tenant},
     tenant_writes, tenants,
     wire::{bad_request, forbidden, not_found, parse_ts, rfc3339},
@@ -33,6 +33,7 @@ pub(super) fn router(inner: Pf) -> (Router, Vec<(String, String)>) {
         .merge(settings::routes())
         .merge(items::routes())
         .merge(directory::routes())
+        .merge(reports::routes())
         .into_parts();
     let router = router
         .fallback(|| async { not_found("The requested resource does not exist.") })

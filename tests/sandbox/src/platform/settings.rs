@@ -61,7 +61,7 @@ async fn put_pricing(r: OnTenant, body: Bytes) -> Response {
             let used = st
                 .usages
                 .iter()
-                .any(|((tenant, _, _), v)| tenant == &t.id && *v > 0.0);
+                .any(|((tenant, _, _, _), v)| tenant == &t.id && *v > 0.0);
             match (t.pricing_mode.as_str(), mode) {
                 (_, "trial") if t.pricing_mode != "trial" && used => {
                     return bad_request("Switching from production to trial mode is not allowed.")

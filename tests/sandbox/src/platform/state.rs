@@ -1,6 +1,6 @@
 //! State of the fake platform: the tenant tree (ordered parents before children), offering
-//! items per tenant, partner catalogues, API clients and tokens, infrastructure, usages and
-//! users.
+//! items per tenant, partner catalogues, API clients and tokens, infrastructure, usages (current
+//! values and per-day history, see `usage.rs`), usage reports (`reports.rs`) and users.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -8,7 +8,7 @@ use std::{
 };
 
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 use super::wire::{conflict, not_found};
@@ -17,6 +17,8 @@ use super::wire::{conflict, not_found};
 pub(super) type OKey = (u32, u64);
 /// Ordering key of an offering item: tenant's OKey, item name, infra id ("" if none).
 pub(super) type IKey = (u32, u64, String, String);
+/// Key of a usage: tenant id, item name, infra id ("" if none), usage name.
+pub(super) type UKey = (String, String, String, String);
 
 #[derive(Debug, Clone)]
 pub(super) struct Tenant {
@@ -104,7 +106,16 @@ pub(super) struct PfState {
     pub(super) tokens: HashMap<String, (String, DateTime<Utc>)>,
     pub(super) token_requests: u64,
     pub(super) infras: BTreeMap<String, Infra>,
-    pub(super) usages: HashMap<(String, String, String), f64>,
+    /// Current usage values.
+    pub(super) usages: BTreeMap<UKey, f64>,
+    /// Per-day usage history: the value at the end of each day written.
+    pub(super) history: BTreeMap<UKey, BTreeMap<NaiveDate, f64>>,
+    /// Usage reports, in creation order (deleted ones removed).
+    pub(super) reports: Vec<super::reports::Report>,
+    /// Test switch: how many `GET …/stored` answers show a new stored report `in_progress`.
+    pub(super) report_polls_in_progress: u32,
+    /// Test switch: the usage history of yesterday is late after 06:00 (→ 500).
+    pub(super) usage_history_late: bool,
     pub(super) users: BTreeMap<String, Value>,
     pub(super) logins: HashMap<String, String>,
     pub(super) activation_emails: Vec<String>,
@@ -175,7 +186,11 @@ impl PfState {
             tokens: HashMap::new(),
             token_requests: 0,
             infras: BTreeMap::new(),
-            usages: HashMap::new(),
+            usages: BTreeMap::new(),
+            history: BTreeMap::new(),
+            reports: Vec::new(),
+            report_polls_in_progress: 1,
+            usage_history_late: false,
             users: BTreeMap::new(),
             logins: HashMap::new(),
             activation_emails: Vec::new(),
@@ -379,18 +394,6 @@ impl PfState {
         it.quota_version = v;
         it.updated_at = now;
         k
-    }
-
-    /// The usage reported for a tenant's item (0 when none was set).
-    pub(super) fn usage(&self, tenant_id: &str, name: &str, infra_id: Option<&str>) -> f64 {
-        self.usages
-            .get(&(
-                tenant_id.to_string(),
-                name.to_string(),
-                infra_id.unwrap_or("").to_string(),
-            ))
-            .copied()
-            .unwrap_or(0.0)
     }
 
     /// The children of `id` (deleted ones too) with ordering keys in `range`, in creation order.

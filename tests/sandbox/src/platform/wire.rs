@@ -47,16 +47,18 @@ pub(super) fn num_opt(v: Option<f64>) -> Value {
     v.map(num_json).unwrap_or(Value::Null)
 }
 
+/// The platform's error body `{"error":{"code","domain","message","details"}}`.
+pub(super) fn error_json(code: &str, message: &str) -> Value {
+    json!({"error": {
+        "code": code,
+        "domain": "AccountServer",
+        "message": message,
+        "details": {},
+    }})
+}
+
 pub(super) fn am_error(status: StatusCode, code: &str, message: &str) -> Response {
-    common::json_response(
-        status,
-        &json!({"error": {
-            "code": code,
-            "domain": "AccountServer",
-            "message": message,
-            "details": {},
-        }}),
-    )
+    common::json_response(status, &error_json(code, message))
 }
 
 pub(super) fn bad_request(message: &str) -> Response {

@@ -761,6 +761,88 @@ pub async fn platform(h: &mut Harness) {
         None,
     )
     .await;
+    platform_usage_reports(h, &root, &t, &p.default_infra_id).await;
+}
+
+/// Usage reporting and usage reports (`usage.rs`, `reports.rs` of the fake).
+async fn platform_usage_reports(h: &mut Harness, root: &str, t: &str, infra: &str) {
+    let pf = h.sb.platform.clone();
+    pf.set_status_by_hand(t, "storage", Some(infra), true);
+    pf.set_usage_as(t, "storage", Some(infra), "storage_class1", 5.0);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 10, 15).unwrap();
+    pf.set_usage_on(day, t, "storage", Some(infra), None, 1_073_741_824.0);
+    h.pf(
+        "PUT",
+        "tenants/usages",
+        "tenants/usages",
+        Some(json!({"items": [
+            {"tenant_id": t, "offering_item": "workstations", "usage_value": 3},
+            {"tenant_id": t, "offering_item": "no_such_item", "usage_value": 1},
+            {"resource_id": "r-1", "usage_type": "storage", "usage_value": 1},
+        ]})),
+    )
+    .await;
+    h.pf(
+        "GET",
+        "tenants/usages",
+        &format!("tenants/usages?tenants={t}&usage_names=storage,storage_class1"),
+        None,
+    )
+    .await;
+    let body = json!({
+        "recipients": [],
+        "result_action": "save",
+        "parameters": {"tenant_id": root, "level": "all_customers", "kind": "usage_summary",
+                       "period": {"start": "2026-10-01", "end": "2026-10-31"},
+                       "formats": ["csv_v2_0", "csv"], "hide_zero_usage": false},
+        "schedule": {"type": "once"},
+    });
+    let mut bad = body.clone();
+    bad["parameters"]["kind"] = json!("usage_weekly");
+    h.pf("POST", "reports", "reports", Some(bad)).await;
+    let report = h.pf("POST", "reports", "reports", Some(body)).await;
+    let rid = report["id"].as_str().expect("a report").to_string();
+    h.pf(
+        "GET",
+        "reports/{report_id}",
+        &format!("reports/{rid}"),
+        None,
+    )
+    .await;
+    let route = "reports/{report_id}/stored";
+    h.pf("GET", route, &format!("reports/{rid}/stored"), None)
+        .await;
+    let stored = h
+        .pf("GET", route, &format!("reports/{rid}/stored"), None)
+        .await;
+    let sid = stored["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["status"] == "saved"))
+        .and_then(|s| s["id"].as_str())
+        .expect("a saved stored report")
+        .to_string();
+    h.pf(
+        "GET",
+        "reports/{report_id}/stored/{stored_report_id}",
+        &format!("reports/{rid}/stored/{sid}"),
+        None,
+    )
+    .await;
+    h.pf(
+        "GET",
+        "tenants/{id}/reports",
+        &format!("tenants/{root}/reports"),
+        None,
+    )
+    .await;
+    let v = report["version"].as_i64().unwrap_or(0);
+    h.pf(
+        "DELETE",
+        "reports/{report_id}",
+        &format!("reports/{rid}?version={v}"),
+        None,
+    )
+    .await;
 }
 
 fn urlenc(s: &str) -> String {
