@@ -120,3 +120,101 @@ async fn r_use_5_current_usage_reads_100_tenants_a_request() {
     api.current_usage(&ids).await.expect("usage");
     assert_eq!(requests(&api) - before, 2);
 }
+
+fn nov(d: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+}
+
+fn at(day: &str, hour: u32) -> chrono::DateTime<chrono::Utc> {
+    let d: chrono::NaiveDate = day.parse().unwrap();
+    d.and_hms_opt(hour, 0, 0).unwrap().and_utc()
+}
+
+fn figure(u: &[domain::ports::TenantUsage], tenant: &str, item: &str, m: Measure) -> Option<f64> {
+    u.iter()
+        .find(|t| t.tenant_id == tenant)?
+        .figures
+        .iter()
+        .find(|f| f.item.name == item && f.measure == m)
+        .map(|f| f.value)
+}
+
+#[tokio::test]
+async fn r_use_5_a_closed_period_reads_the_usage_report_and_removes_it() {
+    let (f, p, api) = fake().await;
+    f.set_now(at("2026-12-01", 7));
+    f.set_report_polls_in_progress(2);
+    let a = f.add_customer(&p.tenant_id, "A", None);
+    let b = f.add_customer(&p.tenant_id, "B", None);
+    let other = f.add_customer(&p.tenant_id, "Not asked", None);
+    let infra = Some(p.default_infra_id.as_str());
+    // A report has rows for items that are on.
+    for (t, item, i) in [
+        (&a, "workstations", None),
+        (&a, "storage", infra),
+        (&b, "servers", None),
+        (&other, "servers", None),
+    ] {
+        f.set_quota_by_hand(t, item, i, None, None);
+    }
+    f.set_usage_on(nov(3), &a, "workstations", None, None, 4.0);
+    f.set_usage_on(nov(20), &a, "workstations", None, None, 6.0);
+    f.set_usage_on(nov(20), &a, "storage", infra, Some("storage_class2"), 50.0);
+    f.set_usage_on(nov(28), &b, "servers", None, None, 2.0);
+    f.set_usage_on(nov(28), &other, "servers", None, None, 9.0);
+    // After the period: not in it.
+    f.set_usage(&a, "workstations", None, 11.0);
+    let got = api
+        .period_usage(
+            &[a.clone(), b.clone()],
+            nov(1),
+            at("2026-12-01", 0).date_naive(),
+        )
+        .await
+        .expect("the report is read");
+    let domain::ports::PeriodUsage::Ready(got) = got else {
+        panic!("ready at 7 am: {got:?}")
+    };
+    assert_eq!(
+        figure(&got, &a, "workstations", Measure::Standard),
+        Some(6.0)
+    );
+    assert_eq!(figure(&got, &a, "storage", Measure::Class2), Some(50.0));
+    assert_eq!(figure(&got, &b, "servers", Measure::Standard), Some(2.0));
+    assert!(
+        got.iter().all(|t| t.tenant_id != other),
+        "only the asked tenants"
+    );
+    assert_eq!(
+        f.reports(),
+        Vec::<serde_json::Value>::new(),
+        "the report is deleted"
+    );
+}
+
+#[tokio::test]
+async fn r_use_5_before_6_am_the_period_is_not_ready_and_late_history_is_transient() {
+    let (f, p, api) = fake().await;
+    let a = f.add_customer(&p.tenant_id, "A", None);
+    f.set_now(at("2026-12-01", 3));
+    let got = api
+        .period_usage(
+            std::slice::from_ref(&a),
+            nov(1),
+            at("2026-12-01", 0).date_naive(),
+        )
+        .await
+        .expect("not ready is an answer, not an error");
+    assert!(
+        matches!(&got, domain::ports::PeriodUsage::NotReady(why) if why.contains("not ready")),
+        "{got:?}"
+    );
+    f.set_now(at("2026-12-01", 8));
+    f.set_usage_history_late(true);
+    let e = api
+        .period_usage(&[a], nov(1), at("2026-12-01", 0).date_naive())
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(f.reports(), Vec::<serde_json::Value>::new());
+}

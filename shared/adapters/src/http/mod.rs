@@ -65,6 +65,9 @@ impl RetryPolicy {
     }
 }
 
+/// Most looks [`Endpoint::poll`] takes at work still in progress.
+pub const POLL_ATTEMPTS: u32 = 40;
+
 /// Settings shared by every adapter of a process.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -112,6 +115,8 @@ pub struct Endpoint {
     limiter: Arc<Semaphore>,
     counter: Arc<AtomicU64>,
     retry: RetryPolicy,
+    /// [`Self::poll`]'s policy: the retry backoff and budget, with more attempts.
+    poll: RetryPolicy,
     timeout: Duration,
     deadline: Deadline,
 }
@@ -159,6 +164,10 @@ impl Endpoint {
             limiter: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             counter: Arc::new(AtomicU64::new(0)),
             retry: settings.retry.clone(),
+            poll: RetryPolicy {
+                max_attempts: POLL_ATTEMPTS,
+                ..settings.retry.clone()
+            },
             timeout: settings.timeout,
             deadline: settings.deadline.clone(),
         }
@@ -166,6 +175,13 @@ impl Endpoint {
 
     pub fn origin(&self) -> &Url {
         &self.origin
+    }
+
+    /// Waits for work the vendor does in the background (a report being built): this
+    /// endpoint's backoff between looks, within its retry budget and the invocation's deadline,
+    /// at most [`POLL_ATTEMPTS`] looks.
+    pub fn poll(&self) -> Retry<'_> {
+        Retry::new(&self.poll, &self.deadline, self.system, self.vendor)
     }
 
     pub fn requests(&self) -> u64 {

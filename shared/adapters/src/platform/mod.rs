@@ -9,6 +9,7 @@
 //! - Offering items: GET, then PUT with each quota's `version`; a 409 re-reads and re-applies.
 //! - Errors: `{"error":{"code","message",…}}`; the answers' shapes are in [`wire`].
 
+mod reports;
 mod usage;
 mod wire;
 

@@ -1,5 +1,5 @@
-//! The platform's usage figures (R-USE): current usages in batches, a sub-partner's subtree
-//! customers; a closed period's usage report is not built yet.
+//! The platform's usage figures (R-USE): current usages in batches, a closed period's from its
+//! usage report ([`super::reports`]), a sub-partner's subtree customers.
 
 use super::{PlatformApi, PlatformErrors, LOG_SYSTEM, PAGE};
 use crate::http::{ErrorDialect, Idempotency};
@@ -7,19 +7,12 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use domain::model::ItemKey;
 use domain::ports::{Measure, PeriodUsage, TenantUsage, UsageFigure, UsageSource};
-use domain::{PortError, PortResult, System};
+use domain::PortResult;
 use reqwest::Method;
 use serde::Deserialize;
 
 /// Tenants per `/tenants/usages` request.
 pub const USAGE_BATCH: usize = 100;
-
-fn not_built(what: &str) -> PortError {
-    PortError::Rejected {
-        system: System::Platform,
-        message: format!("{what}: not built yet (publish-usage reads current usage only)"),
-    }
-}
 
 /// The fields of a subtree listing's tenant that `subtree_customers` needs.
 #[derive(Deserialize)]
@@ -106,11 +99,11 @@ impl UsageSource for PlatformApi {
 
     async fn period_usage(
         &self,
-        _tenant_ids: &[String],
-        _start: NaiveDate,
-        _end: NaiveDate,
+        tenant_ids: &[String],
+        start: NaiveDate,
+        end: NaiveDate,
     ) -> PortResult<PeriodUsage> {
-        Err(not_built("a closed period's usage report"))
+        self.report_usage(tenant_ids, start, end).await
     }
 
     #[tracing::instrument(

@@ -396,8 +396,8 @@ pub fn with_planned_products(catalog: &Catalog, names: &[String]) -> Catalog {
 /// offering items. Every problem is listed, all together; nothing is half-resolved:
 ///
 /// - R-SET-1: the settings are complete and consistent (see `rules::settings::check_partner`);
-///   Autotask settings only on an Autotask partner; the switches of functions that are not
-///   built yet (`usage`, `tickets`) stay off.
+///   Autotask settings only on an Autotask partner; the switch of a function that is not built
+///   yet (`tickets`) stays off.
 /// - R-MAP-1: each item is an offering item the platform offers the partner (when the catalogue
 ///   knows them), mapped at most once.
 /// - R-MAP-2: a storage location is one offered to the partner; at most one is the default, and
@@ -588,10 +588,7 @@ pub fn resolve(
         errors.push("autotask.payg_field is empty".to_owned());
     }
     check_companies(&spec.companies, &mut errors);
-    for (on, switch, function) in [
-        (spec.switches.usage, "usage", "publish-usage"),
-        (spec.switches.tickets, "tickets", "alert-to-ticket"),
-    ] {
+    for (on, switch, function) in [(spec.switches.tickets, "tickets", "alert-to-ticket")] {
         if on {
             errors.push(format!(
                 "switches.{switch}: {function} is not built yet; leave the switch off (see the README)"

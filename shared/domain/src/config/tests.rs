@@ -401,14 +401,23 @@ fn r_set_1_partner_id_with_capitals_or_underscore_is_refused_naming_the_allowed_
 
 #[test]
 fn r_set_1_switches_of_functions_not_built_yet_are_refused() {
-    for (switch, function) in [("usage", "publish-usage"), ("tickets", "alert-to-ticket")] {
-        let file = format!("{FILE}switches: {{ {switch}: true }}\n");
-        let errs = errors_of(&file);
-        assert!(
-            errs.contains(&format!("switches.{switch}: {function} is not built yet")),
-            "{errs}"
-        );
-    }
+    let file = format!("{FILE}switches: {{ tickets: true }}\n");
+    let errs = errors_of(&file);
+    assert!(
+        errs.contains("switches.tickets: alert-to-ticket is not built yet"),
+        "{errs}"
+    );
+}
+
+#[test]
+fn r_use_4_the_usage_switch_turns_publishing_on() {
+    let file = format!("{FILE}switches: {{ usage: true }}\nusage: {{ period: previous_month }}\n");
+    let p = resolve(&parse(&file).unwrap(), "p", &catalog(), 0).expect("usage on is accepted");
+    assert!(p.switches.usage);
+    assert_eq!(
+        p.usage_period,
+        crate::rules::schedule::ReportingPeriod::PreviousMonth
+    );
 }
 
 #[test]
