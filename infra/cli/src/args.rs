@@ -289,7 +289,8 @@ pub enum CompaniesCmd {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
-    /// Map a company to a customer tenant, or to a new one the next sync creates (R-CO-1).
+    /// Map a company to a customer tenant or a sub-partner, or to a new customer tenant the
+    /// next sync creates (R-CO-1, R-CO-6).
     Map {
         /// The partner's id.
         #[arg(long)]
@@ -297,7 +298,7 @@ pub enum CompaniesCmd {
         /// The PSA company (identifier or id).
         #[arg(long)]
         company: String,
-        /// An existing customer tenant's id, or `new`.
+        /// An existing customer or sub-partner tenant's id, or `new`.
         #[arg(long)]
         tenant: String,
     },

@@ -498,10 +498,35 @@ impl fmt::Display for Quota {
     }
 }
 
-/// A platform customer tenant.
+/// What a tenant is on the platform (its `kind`): a company maps to a customer tenant or to a
+/// sub-partner — a partner tenant under the partner (R-CO-6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantKind {
+    #[default]
+    Customer,
+    Partner,
+    /// A folder, a unit or the root: never mapped.
+    Other,
+}
+
+impl TenantKind {
+    /// The platform's `kind` field.
+    pub fn of(kind: Option<&str>) -> TenantKind {
+        match kind {
+            None | Some("customer") => TenantKind::Customer,
+            Some("partner") => TenantKind::Partner,
+            Some(_) => TenantKind::Other,
+        }
+    }
+}
+
+/// A platform tenant a company maps to: a customer, or a sub-partner (R-CO-6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tenant {
     pub id: String,
+    #[serde(default)]
+    pub kind: TenantKind,
     pub parent_id: Option<String>,
     pub name: String,
     pub enabled: bool,

@@ -410,3 +410,67 @@ mod automatic {
         assert_eq!(line_quantity(&w, &a, &ws), 0.0);
     }
 }
+
+#[tokio::test]
+async fn r_co_6_r_use_3_a_company_mapped_to_a_sub_partner_gets_its_subtrees_usage() {
+    use domain::rules::companies::MappingRequest;
+    use domain::services::companies;
+    let w = World::new(PsaKind::Connectwise).await;
+    let c = w.psa.add_company("Reseller");
+    let a = w.psa.add_agreement(&c, None);
+    let ws = w.psa.put_line(&a, &w.products.ws.id, 0.0, None);
+    let st = w.psa.put_line(&a, &w.products.stor.id, 0.0, None);
+    let sub = w
+        .platform
+        .add_subpartner("Reseller tenant", &["c-1", "c-2"]);
+    let rec = companies::map(
+        &w.store,
+        &w.connector,
+        PARTNER,
+        "Reseller",
+        &MappingRequest::Existing(sub.clone()),
+    )
+    .await
+    .expect("a sub-partner maps")
+    .expect("written");
+    assert_eq!(rec.tenant_id(), Some(sub.as_str()));
+    // Provisioned like a customer: its items follow the lines (PAYG: unlimited, on).
+    let r = w.sync(Scope::Full).await;
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    let items = w.platform.state().tenants[&sub].items.clone();
+    assert!(
+        items
+            .iter()
+            .any(|i| i.key == item("workstations") && i.enabled),
+        "{items:?}"
+    );
+    // Its usage: the sum over its customers, not its own figure.
+    w.platform
+        .set_usage(&sub, figure(item("workstations"), Measure::Standard, 100.0));
+    w.platform
+        .set_usage("c-1", figure(item("workstations"), Measure::Standard, 3.0));
+    w.platform
+        .set_usage("c-2", figure(item("workstations"), Measure::Standard, 4.0));
+    w.platform
+        .set_usage("c-2", figure(storage(INFRA), Measure::Standard, 1.5 * GIB));
+    let rec = publish(&w, &manual(&[], false)).await.expect("published");
+    assert_eq!(rec.result, PublishResult::Published, "{rec:?}");
+    assert_eq!(line_quantity(&w, &a, &ws), 7.0);
+    assert_eq!(line_quantity(&w, &a, &st), 2.0, "1.5 GiB is billed as 2");
+    // The partner's own tenant is never a company's.
+    let own = w.partner().await.partner_tenant_id;
+    w.psa.add_company("Oops");
+    let err = companies::map(
+        &w.store,
+        &w.connector,
+        PARTNER,
+        "Oops",
+        &MappingRequest::Existing(own),
+    )
+    .await
+    .expect_err("the partner's own tenant is refused");
+    assert!(
+        err.to_string().contains("R-CO-6") || format!("{err:?}").contains("R-CO-6"),
+        "{err:?}"
+    );
+}

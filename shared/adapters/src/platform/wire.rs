@@ -3,7 +3,7 @@
 
 use crate::http::{parse_time, ErrorDialect, Forbidden};
 use chrono::{DateTime, Utc};
-use domain::model::{CurrentItem, ItemKey, Quota, Tenant};
+use domain::model::{CurrentItem, ItemKey, Quota, Tenant, TenantKind};
 use domain::ports::TenantWithItems;
 use domain::{PortError, System};
 use reqwest::StatusCode;
@@ -66,6 +66,8 @@ pub(super) struct WireCursors {
 #[derive(Deserialize)]
 pub(super) struct WireTenant {
     pub id: String,
+    #[serde(default)]
+    pub kind: Option<String>,
     #[serde(default)]
     pub parent_id: Option<String>,
     #[serde(default)]
@@ -148,6 +150,7 @@ impl WireTenant {
                 .map(WireItem::into_domain)
                 .collect(),
             tenant: Tenant {
+                kind: TenantKind::of(self.kind.as_deref()),
                 id: self.id,
                 parent_id: self.parent_id,
                 name: self.name.unwrap_or_default(),

@@ -1,6 +1,6 @@
 //! SPEC §3 — Company mapping (R-CO).
 
-use crate::model::{CompanyRecord, Mapping, PsaCompany, Tenant};
+use crate::model::{CompanyRecord, Mapping, PsaCompany, Tenant, TenantKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -26,15 +26,24 @@ pub enum MappingRefused {
     NoSupportAccess(String),
     #[error("tenant {0} does not exist under this partner or was deleted")]
     NoSuchTenant(String),
+    #[error("tenant {0} is a folder or a unit; a company maps to a customer tenant or a sub-partner (R-CO-6)")]
+    NotMappable(String),
+    #[error("tenant {0} is the partner's own tenant; a company maps to a customer tenant or a sub-partner under it (R-CO-6)")]
+    PartnerItself(String),
     #[error("tenant {tenant} is already mapped to company {company} (R-CO-5)")]
     TenantTaken { tenant: String, company: String },
 }
 
 /// R-CO-3: a customer tenant in self-service mode, or with support access disabled, cannot be
 /// mapped (and a mapped one cannot be managed until that is undone).
+///
+/// R-CO-6: a customer or a sub-partner (a partner tenant) can be mapped; a folder or a unit not.
 pub fn can_map(t: &Tenant) -> Result<(), MappingRefused> {
     if t.deleted {
         return Err(MappingRefused::NoSuchTenant(t.id.clone()));
+    }
+    if t.kind == TenantKind::Other {
+        return Err(MappingRefused::NotMappable(t.id.clone()));
     }
     if t.self_service {
         return Err(MappingRefused::SelfService(t.id.clone()));
@@ -49,8 +58,10 @@ pub fn can_map(t: &Tenant) -> Result<(), MappingRefused> {
 /// `tenant` is the tenant named by `Existing` (None if it does not exist); `holder` is the
 /// company that holds that tenant now, if any. R-CO-3: a tenant in self-service mode or without
 /// support access is refused with that reason. R-CO-5: a tenant another company holds is
-/// refused, naming that company.
+/// refused, naming that company. R-CO-6: a sub-partner under the partner can be mapped, the
+/// partner's own tenant (`partner_tenant`) not.
 pub fn apply_request(
+    partner_tenant: &str,
     current: Option<&CompanyRecord>,
     company_id: &str,
     company_name: &str,
@@ -63,6 +74,9 @@ pub fn apply_request(
         .unwrap_or_else(|| CompanyRecord::new(company_id, company_name, Mapping::Unmapped));
     let mapping = match request {
         MappingRequest::Existing(tid) => {
+            if tid == partner_tenant {
+                return Err(MappingRefused::PartnerItself(tid.clone()));
+            }
             let t = tenant.ok_or_else(|| MappingRefused::NoSuchTenant(tid.clone()))?;
             can_map(t)?;
             if let Some(other) = holder.filter(|h| *h != company_id) {
@@ -163,6 +177,7 @@ mod tests {
     fn tenant(id: &str, self_service: bool, support: bool) -> Tenant {
         Tenant {
             id: id.into(),
+            kind: TenantKind::Customer,
             parent_id: Some("p".into()),
             name: id.into(),
             enabled: true,
@@ -213,9 +228,10 @@ mod tests {
     #[test]
     fn r_co_1_map_new_existing_and_remove() {
         let t = tenant("t1", false, true);
-        let new = apply_request(None, "c1", "Acme", &MappingRequest::New, None, None).unwrap();
+        let new = apply_request("p", None, "c1", "Acme", &MappingRequest::New, None, None).unwrap();
         assert_eq!(new.mapping, Mapping::NewTenant);
         let ex = apply_request(
+            "p",
             Some(&new),
             "c1",
             "Acme",
@@ -225,10 +241,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ex.mapping, Mapping::Tenant("t1".into()));
-        let rm =
-            apply_request(Some(&ex), "c1", "Acme", &MappingRequest::Remove, None, None).unwrap();
+        let rm = apply_request(
+            "p",
+            Some(&ex),
+            "c1",
+            "Acme",
+            &MappingRequest::Remove,
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(rm.mapping, Mapping::Unmapped);
         let missing = apply_request(
+            "p",
             None,
             "c1",
             "Acme",
@@ -243,6 +268,7 @@ mod tests {
     fn r_co_3_mapping_to_self_service_tenant_is_refused_with_reason() {
         let t = tenant("t9", true, true);
         let err = apply_request(
+            "p",
             None,
             "c1",
             "Acme",
@@ -258,6 +284,7 @@ mod tests {
     fn r_co_5_a_tenant_maps_to_one_company_only() {
         let t = tenant("t1", false, true);
         let err = apply_request(
+            "p",
             None,
             "c2",
             "Beta",
@@ -275,6 +302,7 @@ mod tests {
         );
         // the holder itself may re-apply its own mapping (idempotent)
         assert!(apply_request(
+            "p",
             None,
             "c1",
             "Acme",
@@ -283,6 +311,48 @@ mod tests {
             Some("c1")
         )
         .is_ok());
+    }
+
+    #[test]
+    fn r_co_6_a_sub_partner_maps_but_not_a_folder_nor_the_partner_itself() {
+        let existing = |t: &Tenant| {
+            apply_request(
+                "p",
+                None,
+                "c1",
+                "Acme",
+                &MappingRequest::Existing(t.id.clone()),
+                Some(t),
+                None,
+            )
+        };
+        let sub = Tenant {
+            kind: TenantKind::Partner,
+            ..tenant("sub", false, true)
+        };
+        assert_eq!(
+            existing(&sub).unwrap().mapping,
+            Mapping::Tenant("sub".into())
+        );
+        let folder = Tenant {
+            kind: TenantKind::Other,
+            ..tenant("f1", false, true)
+        };
+        assert_eq!(
+            existing(&folder).unwrap_err(),
+            MappingRefused::NotMappable("f1".into())
+        );
+        let own = Tenant {
+            kind: TenantKind::Partner,
+            parent_id: Some("root".into()),
+            ..tenant("p", false, true)
+        };
+        let err = existing(&own).unwrap_err();
+        assert_eq!(err, MappingRefused::PartnerItself("p".into()));
+        assert!(err.to_string().contains("partner's own tenant"), "{err}");
+        assert_eq!(TenantKind::of(Some("partner")), TenantKind::Partner);
+        assert_eq!(TenantKind::of(Some("unit")), TenantKind::Other);
+        assert_eq!(TenantKind::of(None), TenantKind::Customer);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::partners::partner;
 use super::OpError;
-use crate::model::{CompanyRecord, PsaCompany, Tenant};
+use crate::model::{CompanyRecord, Partner, PsaCompany, Tenant};
 use crate::ports::{CompanyQuery, CompanyStore, Connector, PartnerClients, PartnerStore};
 use crate::rules::companies::{self, CompanyFilter, CompanyRow, MappingRequest};
 
@@ -19,7 +19,7 @@ async fn psa_companies(
     store: &(impl PartnerStore + ?Sized),
     connector: &dyn Connector,
     id: &str,
-) -> Result<(PartnerClients, Vec<PsaCompany>), OpError> {
+) -> Result<(Partner, PartnerClients, Vec<PsaCompany>), OpError> {
     let p = partner(store, id).await?;
     let clients = connector
         .connect(&p)
@@ -30,7 +30,7 @@ async fn psa_companies(
         .companies(&CompanyQuery::default())
         .await
         .map_err(OpError::port(id, "reading the PSA's companies"))?;
-    Ok((clients, all))
+    Ok((p, clients, all))
 }
 
 /// `companies list`: the PSA's companies with their mapping, filtered (R-CO-2, R-CO-4).
@@ -40,7 +40,7 @@ pub async fn list(
     id: &str,
     filter: &CompanyFilter,
 ) -> Result<Vec<CompanyRow>, OpError> {
-    let (_, all) = psa_companies(store, connector, id).await?;
+    let (_, _, all) = psa_companies(store, connector, id).await?;
     let records = store
         .companies(id)
         .await
@@ -55,6 +55,7 @@ pub async fn plan_mapping(
     store: &(impl CompanyStore + ?Sized),
     clients: &PartnerClients,
     partner: &str,
+    partner_tenant: &str,
     company: &PsaCompany,
     request: &MappingRequest,
     planned: &[CompanyRecord],
@@ -88,6 +89,7 @@ pub async fn plan_mapping(
         _ => (None, None),
     };
     let rec = companies::apply_request(
+        partner_tenant,
         current.as_ref(),
         &company.id,
         &company.name,
@@ -108,11 +110,13 @@ pub async fn map(
     company: &str,
     request: &MappingRequest,
 ) -> Result<Option<CompanyRecord>, OpError> {
-    let (clients, all) = psa_companies(store, connector, id).await?;
+    let (p, clients, all) = psa_companies(store, connector, id).await?;
     let c = find(&all, company).ok_or_else(|| {
         OpError::invalid(id, format!("company {company:?} does not exist in the PSA"))
     })?;
-    let Some(rec) = plan_mapping(store, &clients, id, c, request, &[]).await? else {
+    let Some(rec) =
+        plan_mapping(store, &clients, id, &p.partner_tenant_id, c, request, &[]).await?
+    else {
         return Ok(None);
     };
     let rec = store

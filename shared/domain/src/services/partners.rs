@@ -228,7 +228,7 @@ pub async fn apply(
     // included, is known to be good.
     let to_create = config::products_to_create(&spec, &catalog);
     let checked = resolve(&config::with_planned_products(&catalog, &to_create))?;
-    let planned = plan_company_mappings(store, &clients, &spec).await?;
+    let planned = plan_company_mappings(store, &clients, &spec, &tenant).await?;
     let mut catalog = catalog;
     if !to_create.is_empty() {
         let writer = clients
@@ -277,6 +277,7 @@ async fn plan_company_mappings(
     store: &(impl CompanyStore + ?Sized),
     clients: &PartnerClients,
     spec: &PartnerSpec,
+    partner_tenant: &str,
 ) -> Result<Vec<CompanyRecord>, OpError> {
     let mut planned: Vec<CompanyRecord> = Vec::new();
     let mut problems = Vec::new();
@@ -293,7 +294,17 @@ async fn plan_company_mappings(
             problems.push(format!("company {:?} does not exist in the PSA", c.company));
             continue;
         };
-        match plan_mapping(store, clients, &spec.id, company, &c.request(), &planned).await {
+        match plan_mapping(
+            store,
+            clients,
+            &spec.id,
+            partner_tenant,
+            company,
+            &c.request(),
+            &planned,
+        )
+        .await
+        {
             Ok(Some(rec)) => planned.push(rec),
             Ok(None) => {}
             Err(OpError::Invalid { problems: p, .. }) => {

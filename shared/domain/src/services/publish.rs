@@ -9,7 +9,7 @@
 //! dry run is kept in the history (R-USE-8) and ends with an event (R-USE-9).
 
 use crate::error::PortError;
-use crate::model::{AgreementWithLines, CompanyRecord, Mapping, Partner};
+use crate::model::{AgreementWithLines, CompanyRecord, Mapping, Partner, TenantKind};
 use crate::ports::{
     AgreementQuery, BusEvent, CompanyPublish, CompanyStore, Connector, Events, PartnerClients,
     PartnerStore, PeriodUsage, PublishLedger, PublishRecord, PublishResult, PublishTrigger,
@@ -202,23 +202,39 @@ async fn read_and_write(
         .filter_map(|r| r.tenant_id().map(str::to_owned))
         .collect();
     let company_ids: Vec<String> = companies.iter().map(|r| r.company_id.clone()).collect();
-    // The figures, the tenants (a mapping to a tenant that is gone fails its company) and the
-    // lines are independent reads.
+    // The tenants (a mapping to a tenant that is gone fails its company), then — a sub-partner's
+    // usage being the sum over its subtree's customers (R-CO-6, R-USE-3) — the figures; the
+    // lines are read meanwhile.
     let usage = async {
-        if period.closed {
-            clients
-                .usage
-                .period_usage(&tenant_ids, period.start, period.end)
-                .await
-        } else {
-            clients
-                .usage
-                .current_usage(&tenant_ids)
-                .await
-                .map(PeriodUsage::Ready)
+        let (tenants, _) = clients
+            .platform
+            .customers_keeping(&tenant_ids, &|_| false)
+            .await?;
+        let live: Vec<_> = tenants.into_iter().filter(|t| !t.tenant.deleted).collect();
+        let mut subtrees: HashMap<String, Vec<String>> = HashMap::new();
+        for t in live.iter().filter(|t| t.tenant.kind == TenantKind::Partner) {
+            let customers = clients.usage.subtree_customers(&t.tenant.id).await?;
+            subtrees.insert(t.tenant.id.clone(), customers);
         }
+        let mut read: Vec<String> = tenant_ids
+            .iter()
+            .filter(|id| !subtrees.contains_key(id.as_str()))
+            .cloned()
+            .collect();
+        read.extend(subtrees.values().flatten().cloned());
+        read.sort();
+        read.dedup();
+        let usage = if period.closed {
+            clients
+                .usage
+                .period_usage(&read, period.start, period.end)
+                .await?
+        } else {
+            PeriodUsage::Ready(clients.usage.current_usage(&read).await?)
+        };
+        let live: BTreeSet<String> = live.into_iter().map(|t| t.tenant.id).collect();
+        Ok::<_, PortError>((usage, live, subtrees))
     };
-    let tenants = clients.platform.customers_keeping(&tenant_ids, &|_| false);
     let lines = async {
         let agreements = clients
             .psa
@@ -236,16 +252,11 @@ async fn read_and_write(
         )
         .await
     };
-    let (usage, (tenants, _), mut lines) = futures::try_join!(usage, tenants, lines)?;
+    let ((usage, live, subtrees), mut lines) = futures::try_join!(usage, lines)?;
     let usage = match usage {
         PeriodUsage::Ready(u) => u,
         PeriodUsage::NotReady(why) => return Ok(Read::NotReady(why)),
     };
-    let live: BTreeSet<String> = tenants
-        .into_iter()
-        .filter(|t| !t.tenant.deleted)
-        .map(|t| t.tenant.id)
-        .collect();
     let by_tenant: HashMap<&str, &TenantUsage> =
         usage.iter().map(|u| (u.tenant_id.as_str(), u)).collect();
     let jobs: Vec<_> = companies
@@ -255,30 +266,52 @@ async fn read_and_write(
             (r, agreements)
         })
         .collect();
-    let out = stream::iter(jobs)
-        .map(|(r, agreements)| {
-            let (live, by_tenant) = (&live, &by_tenant);
-            async move {
-                publish_company(
-                    partner, clients, r, agreements, live, by_tenant, opts, today,
-                )
-                .await
-            }
-        })
-        .buffered(opts.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
+    let out =
+        stream::iter(jobs)
+            .map(|(r, agreements)| {
+                let tenants = Tenants {
+                    live: &live,
+                    usage: &by_tenant,
+                    subtrees: &subtrees,
+                };
+                async move {
+                    publish_company(partner, clients, r, agreements, tenants, opts, today).await
+                }
+            })
+            .buffered(opts.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
     Ok(Read::Done(out))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a publish read of the platform's tenants: the live ones, the figures per tenant and the
+/// customers under each mapped sub-partner.
+#[derive(Clone, Copy)]
+struct Tenants<'a> {
+    live: &'a BTreeSet<String>,
+    usage: &'a HashMap<&'a str, &'a TenantUsage>,
+    subtrees: &'a HashMap<String, Vec<String>>,
+}
+
+impl Tenants<'_> {
+    /// The usages that make a mapped tenant's figures: its own, or a sub-partner's customers'.
+    fn usages_of(&self, tenant_id: &str) -> Vec<&TenantUsage> {
+        match self.subtrees.get(tenant_id) {
+            Some(customers) => customers
+                .iter()
+                .filter_map(|c| self.usage.get(c.as_str()).copied())
+                .collect(),
+            None => self.usage.get(tenant_id).copied().into_iter().collect(),
+        }
+    }
+}
+
 async fn publish_company(
     partner: &Partner,
     clients: &PartnerClients,
     r: &CompanyRecord,
     agreements: Vec<AgreementWithLines>,
-    live: &BTreeSet<String>,
-    by_tenant: &HashMap<&str, &TenantUsage>,
+    tenants: Tenants<'_>,
     opts: &PublishOptions,
     today: NaiveDate,
 ) -> CompanyPublish {
@@ -290,7 +323,7 @@ async fn publish_company(
         lines: Vec::new(),
         error: None,
     };
-    if !live.contains(&tenant_id) {
+    if !tenants.live.contains(&tenant_id) {
         out.error = Some(format!(
             "mapped to tenant {tenant_id}, which the platform does not have among the \
              partner's customers (deleted, or mapped by mistake): map the company again"
@@ -298,7 +331,7 @@ async fn publish_company(
         return out;
     }
     let active = active_lines(partner.psa, &agreements, today);
-    let figures = figures(by_tenant.get(tenant_id.as_str()).copied());
+    let figures = figures(tenants.usages_of(&tenant_id));
     let planned = line_usage(&partner.mapping, &active, &figures, &r.removed_lines);
     for l in &planned {
         if let (Some((old, new)), false) = (l.write(), opts.dry_run) {

@@ -59,6 +59,7 @@ impl PlatformState {
         self.seq += 1;
         let id = format!("00000000-0000-4000-8000-{:012}", self.seq);
         let tenant = Tenant {
+            kind: crate::model::TenantKind::Customer,
             id: id.clone(),
             parent_id: Some(self.partner_tenant_id.clone()),
             name: name.trim().into(),
@@ -209,14 +210,20 @@ impl MemoryPlatform {
         });
     }
 
-    /// Adds a sub-partner tenant whose subtree holds `customers` (R-CO-6).
-    pub fn add_subpartner(&self, tenant_id: &str, customers: &[&str]) {
-        self.with(|st, _| {
+    /// Adds a sub-partner tenant (kind partner, under the partner, with the catalogue's items)
+    /// whose subtree holds the customer tenants `customers` (R-CO-6); returns its id.
+    pub fn add_subpartner(&self, name: &str, customers: &[&str]) -> String {
+        self.with(|st, now| {
+            let id = st.insert(name, None, now);
+            if let Some(t) = st.tenants.get_mut(&id) {
+                t.tenant.kind = crate::model::TenantKind::Partner;
+            }
             st.subtrees.insert(
-                tenant_id.into(),
+                id.clone(),
                 customers.iter().map(|c| c.to_string()).collect(),
             );
-        });
+            id
+        })
     }
 }
 

@@ -601,6 +601,7 @@ fn company() -> PsaCompany {
 
 fn tenant(id: &str) -> Tenant {
     Tenant {
+        kind: crate::model::TenantKind::Customer,
         id: id.into(),
         parent_id: Some("pt".into()),
         name: "Acme Customer".into(),

@@ -129,6 +129,7 @@ fn item(name: &str, infra: Option<&str>, enabled: bool, quota: Quota, at: u32) -
 
 fn tenant() -> Tenant {
     Tenant {
+        kind: crate::model::TenantKind::Customer,
         id: "t1".into(),
         parent_id: Some("pt".into()),
         name: "Customer".into(),
