@@ -2,6 +2,7 @@
 
 use adapters::http::{HttpSettings, RetryPolicy};
 use adapters::platform::PlatformApi;
+use domain::model::TenantKind;
 use domain::ports::{Measure, TenantDirectory, UsageSource};
 use domain::rules::settings::PlatformCredentials;
 use sandbox::{PartnerAccount, PlatformFake};
@@ -36,30 +37,38 @@ async fn fake() -> (PlatformFake, PartnerAccount, PlatformApi) {
     (f, p, api)
 }
 
-#[tokio::test]
-async fn r_use_3_subtree_customers_lists_the_customers_under_a_tenant() {
-    let (f, p, api) = fake().await;
-    let a = f.add_customer(&p.tenant_id, "A", None);
-    let b = f.add_customer(&p.tenant_id, "B", None);
-    let mut got = api.subtree_customers(&p.tenant_id).await.expect("subtree");
+/// The (id, parent, kind) of the tenants under `root`, sorted, `root` itself left out.
+async fn subtree_of(api: &PlatformApi, root: &str) -> Vec<(String, String, TenantKind)> {
+    let mut got: Vec<_> = api
+        .subtree(root)
+        .await
+        .expect("subtree")
+        .into_iter()
+        .filter(|t| t.id != root)
+        .map(|t| (t.id, t.parent_id.unwrap_or_default(), t.kind))
+        .collect();
     got.sort();
-    let mut want = vec![a, b];
-    want.sort();
-    assert_eq!(got, want);
+    got
 }
 
 #[tokio::test]
-async fn r_use_3_subtree_customers_include_customers_of_sub_partners() {
+async fn r_use_3_the_subtree_lists_every_tenant_under_one_with_parent_and_kind() {
     let (f, p, api) = fake().await;
     let direct = f.add_customer(&p.tenant_id, "Direct", None);
     let sub = f.add_sub_partner(&p.tenant_id, "Sub");
     let deep = f.add_customer(&sub, "Deep", None);
-    let mut got = api.subtree_customers(&p.tenant_id).await.expect("subtree");
-    got.sort();
-    let mut want = vec![direct, deep.clone()];
+    let pt = p.tenant_id.clone();
+    let mut want = vec![
+        (direct, pt.clone(), TenantKind::Customer),
+        (sub.clone(), pt, TenantKind::Partner),
+        (deep.clone(), sub.clone(), TenantKind::Customer),
+    ];
     want.sort();
-    assert_eq!(got, want, "the sub-partner itself is not a customer");
-    assert_eq!(api.subtree_customers(&sub).await.expect("sub"), vec![deep]);
+    assert_eq!(subtree_of(&api, &p.tenant_id).await, want);
+    assert_eq!(
+        subtree_of(&api, &sub).await,
+        vec![(deep, sub.clone(), TenantKind::Customer)]
+    );
 }
 
 #[tokio::test]

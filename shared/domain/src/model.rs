@@ -500,7 +500,9 @@ impl fmt::Display for Quota {
 
 /// What a tenant is on the platform (its `kind`): a company maps to a customer tenant or to a
 /// sub-partner — a partner tenant under the partner (R-CO-6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TenantKind {
     #[default]

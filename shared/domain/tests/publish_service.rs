@@ -474,3 +474,40 @@ async fn r_co_6_r_use_3_a_company_mapped_to_a_sub_partner_gets_its_subtrees_usag
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn r_use_3_a_customer_under_a_sub_partner_mapped_to_its_own_company_is_billed_once() {
+    use domain::rules::companies::MappingRequest;
+    use domain::services::companies;
+    let w = World::new(PsaKind::Connectwise).await;
+    let end = w.platform.add_customer("End customer", None);
+    let sub = w.platform.add_subpartner("Reseller tenant", &[&end, "c-2"]);
+    let mut lines = Vec::new();
+    for (name, tenant) in [("Reseller", &sub), ("End Co", &end)] {
+        let c = w.psa.add_company(name);
+        let a = w.psa.add_agreement(&c, None);
+        lines.push((a.clone(), w.psa.put_line(&a, &w.products.ws.id, 0.0, None)));
+        companies::map(
+            &w.store,
+            &w.connector,
+            PARTNER,
+            &c,
+            &MappingRequest::Existing(tenant.clone()),
+        )
+        .await
+        .expect("maps")
+        .expect("written");
+    }
+    w.platform
+        .set_usage(&end, figure(item("workstations"), Measure::Standard, 3.0));
+    w.platform
+        .set_usage("c-2", figure(item("workstations"), Measure::Standard, 4.0));
+    let rec = publish(&w, &manual(&[], false)).await.expect("published");
+    assert_eq!(rec.result, PublishResult::Published, "{rec:?}");
+    assert_eq!(
+        line_quantity(&w, &lines[0].0, &lines[0].1),
+        4.0,
+        "the reseller is billed for c-2 only: its other customer is billed to its own company"
+    );
+    assert_eq!(line_quantity(&w, &lines[1].0, &lines[1].1), 3.0);
+}

@@ -10,10 +10,45 @@ use domain::rules::schedule::ReportingPeriod;
 use e2e::*;
 use serde_json::{json, Value};
 
+/// The events the handler sent, on their way to the real EventBridge adapter (moto).
+#[derive(Default)]
+struct Sent(std::sync::Mutex<Vec<domain::ports::BusEvent>>);
+
+struct Recording {
+    to: std::sync::Arc<dyn domain::ports::Events>,
+    sent: std::sync::Arc<Sent>,
+}
+
+#[async_trait::async_trait]
+impl domain::ports::Events for Recording {
+    async fn publish(&self, events: &[domain::ports::BusEvent]) -> domain::PortResult<()> {
+        self.to.publish(events).await?;
+        self.sent.0.lock().unwrap().extend_from_slice(events);
+        Ok(())
+    }
+}
+
+impl Sent {
+    fn of_type(&self, detail_type: &str) -> Vec<Value> {
+        let sent = self.0.lock().unwrap();
+        sent.iter()
+            .filter(|e| e.detail_type == detail_type)
+            .map(|e| e.detail.clone())
+            .collect()
+    }
+}
+
 fn deps(w: &World) -> publish_usage::Deps {
+    deps_sending(w, Default::default())
+}
+
+fn deps_sending(w: &World, sent: std::sync::Arc<Sent>) -> publish_usage::Deps {
     publish_usage::Deps {
         store: w.deps.store.clone(),
-        events: w.deps.events.clone(),
+        events: std::sync::Arc::new(Recording {
+            to: w.deps.events.clone(),
+            sent,
+        }),
         connector: w.deps.connector.clone(),
         clock: w.deps.clock.clone(),
         concurrency: 4,
@@ -27,13 +62,24 @@ async fn invoke(
     detail: Value,
     run: &str,
 ) -> Result<Value, publish_usage::PublishFailure> {
+    invoke_with(&deps(w), w, detail_type, source, detail, run).await
+}
+
+async fn invoke_with(
+    deps: &publish_usage::Deps,
+    w: &World,
+    detail_type: &str,
+    source: &str,
+    detail: Value,
+    run: &str,
+) -> Result<Value, publish_usage::PublishFailure> {
     let event: EventBridgeEvent<Value> = serde_json::from_value(json!({
         "version": "0", "id": "1", "detail-type": detail_type, "source": source,
         "account": "123456789012", "time": w.clock.now(), "region": "us-east-1",
         "resources": [], "detail": detail,
     }))
     .unwrap();
-    publish_usage::handle(&deps(w), event, run).await
+    publish_usage::handle(deps, event, run).await
 }
 
 fn quantity(w: &World, agreement: i64, addition: i64) -> f64 {
@@ -288,6 +334,22 @@ async fn r_co_6_r_use_3_a_sub_partner_is_provisioned_and_billed_for_its_customer
         }
     };
     map(&sub).await.expect("a sub-partner maps");
+    // Its customers are its own: one of them cannot be mapped to another company as well
+    // (the platform's listing under the partner does not hold it), so it is never billed twice.
+    let (end, _) = w.customer("End Co");
+    let err = domain::services::companies::map(
+        w.ctx.store.as_ref(),
+        w.ctx.connector.as_ref(),
+        PARTNER,
+        &end.to_string(),
+        &domain::rules::companies::MappingRequest::Existing(deep[1].clone()),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{err:?}").contains("does not exist under this partner"),
+        "{err:?}"
+    );
     // Provisioned like a customer: the PAYG workstations item is on and unlimited.
     let out = w.sync("full").await;
     assert_eq!(out["failures"], json!([]), "{out}");
@@ -316,4 +378,195 @@ async fn r_co_6_r_use_3_a_sub_partner_is_provisioned_and_billed_for_its_customer
     // The partner's own tenant is refused, naming the rule.
     let err = map(&w.account.tenant_id).await.unwrap_err();
     assert!(format!("{err:?}").contains("R-CO-6"), "{err:?}");
+}
+
+#[tokio::test]
+async fn r_use_4_r_use_7_publish_now_for_two_of_five_and_a_broken_company_fails_alone() {
+    let w = World::new().await;
+    let mut companies = Vec::new();
+    for n in 0..5 {
+        let (company, agreement) = w.customer(&format!("Company {n}"));
+        let ws = w.addition(agreement, w.products.ws, 0.0, None);
+        companies.push((company, agreement, ws));
+    }
+    let out = w.sync("full").await;
+    assert_eq!(out["failures"], json!([]), "{out}");
+    for (company, _, _) in &companies {
+        let t = w.tenant_of(*company).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        w.sandbox.platform.set_usage(&t, "workstations", None, 2.0);
+    }
+    // R-USE-4: publish now for two of the five.
+    let picked = [companies[0].0.to_string(), companies[3].0.to_string()];
+    let out = invoke(
+        &w,
+        "PublishPartner",
+        "psa-bridge",
+        json!({"partner": PARTNER, "initiator": "finance@acme.example", "companies": picked}),
+        "p1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["publishes"][0]["result"], "published", "{out}");
+    let got: Vec<f64> = companies
+        .iter()
+        .map(|(_, a, l)| quantity(&w, *a, *l))
+        .collect();
+    assert_eq!(got, vec![2.0, 0.0, 0.0, 2.0, 0.0]);
+    // R-USE-7: company 1's record points at a tenant the platform does not have; it fails
+    // alone, with that reason, and the others publish.
+    let mut broken = w
+        .deps
+        .store
+        .company(PARTNER, &companies[1].0.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    broken.mapping = domain::model::Mapping::Tenant("00000000-0000-4000-8000-00000000dead".into());
+    w.deps.store.put_company(PARTNER, &broken).await.unwrap();
+    let sent = std::sync::Arc::new(Sent::default());
+    let out = invoke_with(
+        &deps_sending(&w, sent.clone()),
+        &w,
+        "PublishPartner",
+        "psa-bridge",
+        json!({"partner": PARTNER, "initiator": "finance@acme.example"}),
+        "p2",
+    )
+    .await
+    .unwrap();
+    let rec = &out["publishes"][0];
+    assert_eq!(rec["result"], "partly_failed", "{out}");
+    let failed: Vec<&Value> = rec["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["error"].is_string())
+        .collect();
+    assert_eq!(failed.len(), 1, "{out}");
+    assert_eq!(failed[0]["company_id"], companies[1].0.to_string());
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("00000000-0000-4000-8000-00000000dead"),
+        "{out}"
+    );
+    let got: Vec<f64> = companies
+        .iter()
+        .map(|(_, a, l)| quantity(&w, *a, *l))
+        .collect();
+    assert_eq!(got, vec![2.0, 0.0, 2.0, 2.0, 2.0]);
+    // R-USE-9: the event says so.
+    assert_eq!(sent.of_type("UsagePublishPartlyFailed").len(), 1);
+}
+
+#[tokio::test]
+async fn r_use_10_wrong_psa_keys_fail_the_run_which_is_told_kept_and_retried_at_the_next_tick() {
+    let w = World::new().await;
+    let (company, agreement) = w.customer("Keys Co");
+    let ws = w.addition(agreement, w.products.ws, 0.0, None);
+    let out = w.sync("full").await;
+    assert_eq!(out["failures"], json!([]), "{out}");
+    let t = w.tenant_of(company).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.sandbox.platform.set_usage(&t, "workstations", None, 5.0);
+    let mut p = w.deps.store.partner(PARTNER).await.unwrap().unwrap();
+    p.switches.usage = true;
+    p.usage_period = ReportingPeriod::CurrentMonth;
+    w.deps.store.put_partner(&p).await.unwrap();
+    // The PSA's keys are changed there, not here.
+    w.sandbox
+        .connectwise
+        .add_instance(CW_COMPANY, CW_PUBLIC, "privCHANGED000");
+    let sent = std::sync::Arc::new(Sent::default());
+    let d = deps_sending(&w, sent.clone());
+    let tick = |run: &'static str| {
+        invoke_with(
+            &d,
+            &w,
+            "PublishPartner",
+            "psa-bridge",
+            json!({"partner": PARTNER}),
+            run,
+        )
+    };
+    let out = tick("k1").await.unwrap();
+    assert_eq!(out["publishes"][0]["result"], "failed", "{out}");
+    assert_eq!(quantity(&w, agreement, ws), 0.0);
+    let h = w.deps.store.publish_history(PARTNER).await.unwrap();
+    assert_eq!(h.len(), 1, "the failure is in the history");
+    assert!(
+        h[0].error.as_deref().unwrap_or("").contains("credentials"),
+        "{:?}",
+        h[0].error
+    );
+    assert_eq!(sent.of_type("UsagePublishFailed").len(), 1);
+    // Keys put right; the next tick publishes the same day.
+    w.sandbox
+        .connectwise
+        .add_instance(CW_COMPANY, CW_PUBLIC, CW_PRIVATE);
+    w.advance(chrono::Duration::hours(1));
+    let out = tick("k2").await.unwrap();
+    assert_eq!(out["publishes"][0]["result"], "published", "{out}");
+    assert_eq!(quantity(&w, agreement, ws), 5.0);
+    assert_eq!(sent.of_type("UsagePublished").len(), 1);
+}
+
+#[tokio::test]
+async fn r_use_10_storms_of_429_and_500_and_a_lost_answer_end_with_exactly_the_target_figures() {
+    use sandbox::{Fault, FaultKind};
+    let w = World::new().await;
+    let mut lines = Vec::new();
+    for n in 0..3 {
+        let (company, agreement) = w.customer(&format!("Storm {n}"));
+        let ws = w.addition(agreement, w.products.ws, 1.0, None);
+        lines.push((company, agreement, ws));
+    }
+    let out = w.sync("full").await;
+    assert_eq!(out["failures"], json!([]), "{out}");
+    for (n, (company, _, _)) in lines.iter().enumerate() {
+        let t = w.tenant_of(*company).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        w.sandbox
+            .platform
+            .set_usage(&t, "workstations", None, 10.0 + n as f64);
+    }
+    let cw = w.sandbox.connectwise.faults();
+    cw.push(Fault::status(429, Some(0)).method("PATCH").times(3));
+    cw.push(
+        Fault::status(500, None)
+            .method("GET")
+            .path_contains("/additions")
+            .times(3),
+    );
+    cw.push(
+        Fault::new(FaultKind::DropResponseAfterWrite)
+            .method("PATCH")
+            .times(1),
+    );
+    w.sandbox
+        .platform
+        .faults()
+        .push(Fault::status(500, None).path_contains("/usages").times(2));
+    let out = invoke(
+        &w,
+        "PublishPartner",
+        "psa-bridge",
+        json!({"partner": PARTNER, "initiator": "finance@acme.example"}),
+        "storm",
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["publishes"][0]["result"], "published", "{out}");
+    let got: Vec<f64> = lines.iter().map(|(_, a, l)| quantity(&w, *a, *l)).collect();
+    assert_eq!(got, vec![10.0, 11.0, 12.0]);
+    assert!(cw.pending().is_empty(), "every fault fired");
+    assert!(w.sandbox.platform.faults().pending().is_empty());
 }

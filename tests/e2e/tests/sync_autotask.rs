@@ -686,3 +686,54 @@ async fn r_use_1_published_units_are_adjusted_once_even_when_the_answer_is_lost(
     assert_eq!(at.w.sandbox.autotask.units(cs), 7.0, "not adjusted twice");
     assert!(faults.pending().is_empty(), "the fault fired");
 }
+
+// R-USE-2 R-USE-5, seed 004 (an Autotask guide): 60 GB used, 10 GB class 1 and 50 GB class 2 in
+// November; the billing month published on 1 December from the platform's usage report puts
+// 10 units on the free line and 50 on the billed one.
+#[tokio::test]
+async fn r_use_2_seed_004_the_class_1_and_class_2_lines_get_their_own_figures() {
+    let at = autotask_world().await;
+    let (co, k) = contract(&at, "Storage Co", "Yes");
+    let a = &at.w.sandbox.autotask;
+    let free = a.add_contract_service(k, at.stor_free, 0.0);
+    let billed = a.add_contract_service(k, at.stor_billed, 0.0);
+    no_failures(&at.w.sync("full").await);
+    let t = tenant_id(&at, co);
+    at.w.set_time(day("2026-12-01") + chrono::Duration::hours(7));
+    let pf = &at.w.sandbox.platform;
+    let infra = at.w.account.default_infra_id.clone();
+    let nov25 = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    const GIB: f64 = 1_073_741_824.0;
+    for (usage_name, gib) in [
+        (None, 60.0),
+        (Some("storage_class1"), 10.0),
+        (Some("storage_class2"), 50.0),
+    ] {
+        pf.set_usage_on(nov25, &t, "storage", Some(&infra), usage_name, gib * GIB);
+    }
+    let mut p = at.w.deps.store.partner(PARTNER).await.unwrap().unwrap();
+    p.switches.usage = true;
+    p.usage_period = domain::rules::schedule::ReportingPeriod::BillingMonth { day: 1 };
+    at.w.deps.store.put_partner(&p).await.unwrap();
+    let deps = publish_usage::Deps {
+        store: at.w.deps.store.clone(),
+        events: at.w.deps.events.clone(),
+        connector: at.w.deps.connector.clone(),
+        clock: at.w.deps.clock.clone(),
+        concurrency: 4,
+    };
+    let event: aws_lambda_events::eventbridge::EventBridgeEvent<Value> =
+        serde_json::from_value(json!({
+            "version": "0", "id": "1", "detail-type": "PublishPartner",
+            "source": "psa-bridge", "account": "123456789012",
+            "time": domain::ports::Clock::now(at.w.clock.as_ref()),
+            "region": "us-east-1", "resources": [], "detail": {"partner": PARTNER},
+        }))
+        .unwrap();
+    let out = publish_usage::handle(&deps, event, "s004").await.unwrap();
+    let rec = &out["publishes"][0];
+    assert_eq!(rec["result"], "published", "{out}");
+    assert_eq!(rec["period"], "2026-11", "{out}");
+    assert_eq!(a.units(free), 10.0);
+    assert_eq!(a.units(billed), 50.0);
+}

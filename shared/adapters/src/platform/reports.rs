@@ -9,7 +9,8 @@
 //!    within the retry budget and the invocation's deadline), `failed` is an error.
 //! 3. `GET /reports/{id}/stored/{stored}`: the CSV, gzip-compressed (Acronis's own WHMCS module
 //!    reads it with `gzopen`); a body without the gzip magic is read as plain CSV.
-//! 4. `DELETE /reports/{id}?version=`: the report is removed whatever happened (best effort).
+//! 4. `DELETE /reports/{id}?version=`: the report is removed whatever happened (best effort;
+//!    a report whose POST answer was lost is not known and stays).
 //!
 //! UNCONFIRMED, coded defensively:
 //! - `period.end` is inclusive (the spec's example: 05-01 … 05-07, generated 05-08): the
@@ -86,16 +87,52 @@ fn not_ready(e: &PortError) -> bool {
         if message.to_ascii_lowercase().contains("not ready"))
 }
 
+/// A reader that fails, rather than ends, past `left` bytes: a report cut short would read as
+/// tenants without usage.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::other(format!("the report is larger than {} bytes", self.limit))
+        })?;
+        Ok(n)
+    }
+}
+
 /// The figures of the report's rows for the asked tenants, a tenant at a time.
 pub(super) fn parse_report(body: &[u8], tenants: &HashSet<&str>) -> PortResult<Vec<TenantUsage>> {
-    let reader: Box<dyn Read + '_> = if body.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(body).take(MAX_REPORT_BYTES))
+    parse_report_within(body, tenants, MAX_REPORT_BYTES)
+}
+
+fn parse_report_within(
+    body: &[u8],
+    tenants: &HashSet<&str>,
+    limit: u64,
+) -> PortResult<Vec<TenantUsage>> {
+    let inner: Box<dyn Read + '_> = if body.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(body))
     } else {
         Box::new(body)
+    };
+    let reader = Capped {
+        inner,
+        left: limit,
+        limit,
     };
     let mut csv = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(reader);
+    csv.headers().map_err(|e| {
+        rejected(format!(
+            "platform usage report: its header cannot be read: {e}"
+        ))
+    })?;
     let mut by_tenant: BTreeMap<String, Vec<UsageFigure>> = BTreeMap::new();
     for (n, row) in csv.deserialize::<ReportRow>().enumerate() {
         let row = row.map_err(|e| {
@@ -173,14 +210,33 @@ impl PlatformApi {
         let report: WireReport = serde_json::from_value(created)
             .map_err(|e| PlatformErrors.unexpected_body("POST /api/2/reports", e))?;
         let read = self.read_report(&report.id, tenant_ids).await;
-        let path = format!("api/2/reports/{}?version={}", report.id, report.version);
-        if let Err(e) = self
-            .call_bytes(Method::DELETE, &path, None, Idempotency::Safe)
-            .await
-        {
+        if let Err(e) = self.remove_report(&report).await {
             tracing::warn!(report = %report.id, error = %e, "usage report left on the platform");
         }
         read.map(PeriodUsage::Ready)
+    }
+
+    /// Deletes a report at its version; a version that moved since (the platform's versions
+    /// grow; whether saving the report moves it is UNCONFIRMED) is read again once.
+    async fn remove_report(&self, report: &WireReport) -> PortResult<()> {
+        let delete = |version: i64| {
+            let path = format!("api/2/reports/{}?version={version}", report.id);
+            async move {
+                self.call_bytes(Method::DELETE, &path, None, Idempotency::Safe)
+                    .await
+                    .map(drop)
+            }
+        };
+        match delete(report.version).await {
+            Err(PortError::Conflict { .. }) => {
+                let now: WireReport = serde_json::from_value(
+                    self.get(&format!("api/2/reports/{}", report.id)).await?,
+                )
+                .map_err(|e| PlatformErrors.unexpected_body("GET /api/2/reports/…", e))?;
+                delete(now.version).await
+            }
+            other => other,
+        }
     }
 
     /// Waits for the report's stored CSV, downloads and reads it.
@@ -253,6 +309,28 @@ mod tests {
             assert_eq!(storage.item, ItemKey::new("storage", Some("i-1")));
             assert_eq!(out[1].figures[0].value, 3.0);
         }
+    }
+
+    #[test]
+    fn r_use_5_a_report_larger_than_the_limit_is_refused_not_cut_short() {
+        let asked: HashSet<&str> = ["t-1", "t-2"].into_iter().collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(CSV.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        // The limit ends the body after t-1's rows: t-2 would silently read as no usage.
+        let cut = CSV.find("t-2").unwrap() as u64;
+        for body in [gz.as_slice(), CSV.as_bytes()] {
+            let e = parse_report_within(body, &asked, cut).unwrap_err();
+            assert!(e.to_string().contains("larger than"), "{e}");
+        }
+        // Past the first buffers, too.
+        let mut big = String::from("tenant.id,name,usage.absolute.total\n");
+        for n in 0..5000 {
+            big.push_str(&format!("t-1,item{n},1\n"));
+        }
+        let e = parse_report_within(big.as_bytes(), &asked, big.len() as u64 - 10).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        assert!(parse_report_within(big.as_bytes(), &asked, big.len() as u64).is_ok());
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! The platform's usage figures (R-USE): current usages in batches, a closed period's from its
-//! usage report ([`super::reports`]), a sub-partner's subtree customers.
+//! usage report ([`super::reports`]), the tenants under a sub-partner.
 
 use super::{PlatformApi, PlatformErrors, LOG_SYSTEM, PAGE};
 use crate::http::{ErrorDialect, Idempotency};
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use domain::model::ItemKey;
-use domain::ports::{Measure, PeriodUsage, TenantUsage, UsageFigure, UsageSource};
+use domain::model::{ItemKey, TenantKind};
+use domain::ports::{Measure, PeriodUsage, SubtreeTenant, TenantUsage, UsageFigure, UsageSource};
 use domain::PortResult;
 use reqwest::Method;
 use serde::Deserialize;
@@ -14,10 +14,12 @@ use serde::Deserialize;
 /// Tenants per `/tenants/usages` request.
 pub const USAGE_BATCH: usize = 100;
 
-/// The fields of a subtree listing's tenant that `subtree_customers` needs.
+/// The fields of a subtree listing's tenant that `subtree` needs.
 #[derive(Deserialize)]
 struct WireSubtreeTenant {
     id: String,
+    #[serde(default)]
+    parent_id: Option<String>,
     #[serde(default)]
     kind: Option<String>,
 }
@@ -111,19 +113,23 @@ impl UsageSource for PlatformApi {
         skip_all,
         fields(partner = %self.partner, system = LOG_SYSTEM, tenant = tenant_id)
     )]
-    async fn subtree_customers(&self, tenant_id: &str) -> PortResult<Vec<String>> {
-        // The whole subtree (customers of sub-partners too), basic detail, deleted ones left out
-        // by the platform's default; only customers are kept.
+    async fn subtree(&self, tenant_id: &str) -> PortResult<Vec<SubtreeTenant>> {
+        // The whole subtree (sub-partners' own subtrees too), basic detail (`id`, `parent_id`,
+        // `kind`), deleted ones left out by the platform's default.
         let path = format!(
             "api/2/tenants?subtree_root_id={}&lod=basic&limit={PAGE}",
             url::form_urlencoded::byte_serialize(tenant_id.as_bytes()).collect::<String>()
         );
-        let (ids, _) = self
+        let (tenants, _) = self
             .list(&path, |t: WireSubtreeTenant| {
-                (t.kind.as_deref() == Some("customer")).then_some(t.id)
+                Some(SubtreeTenant {
+                    kind: TenantKind::of(t.kind.as_deref()),
+                    id: t.id,
+                    parent_id: t.parent_id,
+                })
             })
             .await?;
-        Ok(ids)
+        Ok(tenants)
     }
 }
 

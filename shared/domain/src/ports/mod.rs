@@ -14,8 +14,8 @@ use std::sync::Arc;
 mod usage;
 pub use usage::{
     CompanyPublish, LineQuantities, Measure, PeriodUsage, PublishLedger, PublishRecord,
-    PublishResult, PublishTrigger, PublishedLine, TenantUsage, UsageFigure, UsageSource,
-    HISTORY_LEN,
+    PublishResult, PublishTrigger, PublishedLine, SubtreeTenant, TenantUsage, UsageFigure,
+    UsageSource, HISTORY_LEN,
 };
 
 /// Which companies to read.

@@ -2,7 +2,7 @@
 //! line writes that carry them to the invoice.
 
 use crate::error::PortResult;
-use crate::model::ItemKey;
+use crate::model::{ItemKey, TenantKind};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,14 @@ pub struct TenantUsage {
     pub figures: Vec<UsageFigure>,
 }
 
+/// A tenant under a sub-partner (R-USE-3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubtreeTenant {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub kind: TenantKind,
+}
+
 /// The platform's usage for a closed period (R-USE-5).
 #[derive(Debug, Clone, PartialEq)]
 pub enum PeriodUsage {
@@ -62,9 +70,9 @@ pub trait UsageSource: Send + Sync {
         start: NaiveDate,
         end: NaiveDate,
     ) -> PortResult<PeriodUsage>;
-    /// The customer tenants in the subtree of a sub-partner tenant (R-CO-6, R-USE-3: its usage
-    /// is the sum over them).
-    async fn subtree_customers(&self, tenant_id: &str) -> PortResult<Vec<String>>;
+    /// The tenants under a sub-partner tenant, at any depth, with their parents and kinds
+    /// (R-CO-6, R-USE-3: its usage is the sum over the customers not billed elsewhere).
+    async fn subtree(&self, tenant_id: &str) -> PortResult<Vec<SubtreeTenant>>;
 }
 
 /// The PSA's write of published usage (R-USE-1): a PAYG line's quantity — a ConnectWise

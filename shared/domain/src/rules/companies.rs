@@ -34,6 +34,11 @@ pub enum MappingRefused {
     TenantTaken { tenant: String, company: String },
 }
 
+/// Whether two spellings name the same tenant (UUIDs: case and surrounding blanks aside).
+pub fn same_tenant(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
 /// R-CO-3: a customer tenant in self-service mode, or with support access disabled, cannot be
 /// mapped (and a mapped one cannot be managed until that is undone).
 ///
@@ -74,10 +79,13 @@ pub fn apply_request(
         .unwrap_or_else(|| CompanyRecord::new(company_id, company_name, Mapping::Unmapped));
     let mapping = match request {
         MappingRequest::Existing(tid) => {
-            if tid == partner_tenant {
-                return Err(MappingRefused::PartnerItself(tid.clone()));
+            if same_tenant(tid, partner_tenant) {
+                return Err(MappingRefused::PartnerItself(partner_tenant.to_owned()));
             }
             let t = tenant.ok_or_else(|| MappingRefused::NoSuchTenant(tid.clone()))?;
+            if same_tenant(&t.id, partner_tenant) {
+                return Err(MappingRefused::PartnerItself(partner_tenant.to_owned()));
+            }
             can_map(t)?;
             if let Some(other) = holder.filter(|h| *h != company_id) {
                 return Err(MappingRefused::TenantTaken {
@@ -85,7 +93,8 @@ pub fn apply_request(
                     company: other.to_owned(),
                 });
             }
-            Mapping::Tenant(tid.clone())
+            // The platform's spelling of the id, whatever the request's was.
+            Mapping::Tenant(t.id.clone())
         }
         MappingRequest::New => match &rec.mapping {
             Mapping::Tenant(t) => Mapping::Tenant(t.clone()),
@@ -349,6 +358,17 @@ mod tests {
         };
         let err = existing(&own).unwrap_err();
         assert_eq!(err, MappingRefused::PartnerItself("p".into()));
+        // Spelled another way, it is still the partner's own tenant.
+        let loud = apply_request(
+            "p",
+            None,
+            "c1",
+            "Acme",
+            &MappingRequest::Existing(" P ".into()),
+            Some(&own),
+            None,
+        );
+        assert_eq!(loud.unwrap_err(), MappingRefused::PartnerItself("p".into()));
         assert!(err.to_string().contains("partner's own tenant"), "{err}");
         assert_eq!(TenantKind::of(Some("partner")), TenantKind::Partner);
         assert_eq!(TenantKind::of(Some("unit")), TenantKind::Other);

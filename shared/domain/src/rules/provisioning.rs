@@ -476,7 +476,15 @@ pub fn plan_company(partner: &Partner, snap: &CompanySnapshot, today: NaiveDate)
                 plan.record = Some(record);
                 return plan;
             };
-            if let Err(why) = crate::rules::companies::can_map(tenant) {
+            let refused =
+                if crate::rules::companies::same_tenant(&tenant.id, &partner.partner_tenant_id) {
+                    Err(crate::rules::companies::MappingRefused::PartnerItself(
+                        tenant.id.clone(),
+                    ))
+                } else {
+                    crate::rules::companies::can_map(tenant)
+                };
+            if let Err(why) = refused {
                 plan.problem = Some(format!("company {cid}: {why}"));
                 plan.record = Some(record);
                 return plan;

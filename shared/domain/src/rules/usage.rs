@@ -4,8 +4,8 @@
 //! partner's product mapping and the tenant's usage figures in; one target quantity per PAYG
 //! line out, and for every other line of a mapped product the reason it is left alone.
 
-use crate::model::{ItemKey, ProductMapping, StorageRole};
-use crate::ports::{Measure, TenantUsage};
+use crate::model::{ItemKey, ProductMapping, StorageRole, TenantKind};
+use crate::ports::{Measure, SubtreeTenant, TenantUsage};
 use crate::rules::provisioning::{ActiveLine, LineKind};
 use crate::rules::units::psa_quantity;
 use serde::Serialize;
@@ -24,6 +24,43 @@ pub fn figures<'a>(usages: impl IntoIterator<Item = &'a TenantUsage>) -> Figures
         }
     }
     out
+}
+
+/// R-USE-3, R-CO-6: the customers a mapped sub-partner `root` is billed for — those of its
+/// subtree whose nearest mapped tenant, themselves included, is `root`. A customer mapped to
+/// its own company, or under another mapped sub-partner, is billed there, never twice. A
+/// customer whose parents do not lead to `root` in the listing is left out.
+pub fn billed_customers(
+    root: &str,
+    subtree: &[SubtreeTenant],
+    mapped: &BTreeSet<String>,
+) -> Vec<String> {
+    let parent: BTreeMap<&str, Option<&str>> = subtree
+        .iter()
+        .map(|t| (t.id.as_str(), t.parent_id.as_deref()))
+        .collect();
+    let billed_here = |customer: &str| {
+        let mut cur = customer;
+        // At most one step per listed tenant: a cycle in a bad listing ends too.
+        for _ in 0..=subtree.len() {
+            if cur == root {
+                return true;
+            }
+            if mapped.contains(cur) {
+                return false;
+            }
+            match parent.get(cur).copied().flatten() {
+                Some(p) => cur = p,
+                None => return false,
+            }
+        }
+        false
+    };
+    subtree
+        .iter()
+        .filter(|t| t.kind == TenantKind::Customer && t.id != root && billed_here(&t.id))
+        .map(|t| t.id.clone())
+        .collect()
 }
 
 /// R-MAP-3 / R-USE-2: the measures a product of `role` is billed for. The quota-and-total

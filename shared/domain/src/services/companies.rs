@@ -74,6 +74,8 @@ pub async fn plan_mapping(
                 .customers(std::slice::from_ref(t))
                 .await
                 .map_err(OpError::port(partner, format!("reading tenant {t}")))?;
+            // R-CO-5 by the platform's spelling of the id.
+            let t = found.first().map_or(t, |f| &f.tenant.id);
             let holder = match planned.iter().find(|r| r.tenant_id() == Some(t.as_str())) {
                 Some(r) => Some(r.company_id.clone()),
                 None => store

@@ -15,14 +15,15 @@ use crate::ports::{
     PartnerStore, PeriodUsage, PublishLedger, PublishRecord, PublishResult, PublishTrigger,
     PublishedLine, TenantUsage,
 };
+use crate::rules::companies::{same_tenant, MappingRefused};
 use crate::rules::provisioning::active_lines;
-use crate::rules::usage::{figures, line_usage, LineAction, LineUsage};
+use crate::rules::usage::{billed_customers, figures, line_usage, LineAction, LineUsage};
 use crate::services::sync::{agreements_with_lines, partner_today};
 use crate::services::OpError;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use serde_json::json;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub const DETAIL_PUBLISHED: &str = "UsagePublished";
 pub const DETAIL_PARTLY_FAILED: &str = "UsagePublishPartlyFailed";
@@ -100,6 +101,12 @@ where
         .companies(&partner.id)
         .await
         .map_err(OpError::port(&partner.id, "reading the company records"))?;
+    // Every mapped tenant, selected or not: a sub-partner is not billed for a customer billed
+    // to its own company (R-USE-3).
+    let mapped: BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| r.tenant_id().map(str::to_owned))
+        .collect();
     let selected = select(partner, records, &opts.companies)?;
     let mut rec = PublishRecord {
         run_id: run_id.to_owned(),
@@ -114,7 +121,7 @@ where
         companies: Vec::new(),
         omitted: 0,
     };
-    match read_and_write(partner, clients, period, &selected, opts, now).await {
+    match read_and_write(partner, clients, period, &selected, &mapped, opts, now).await {
         Ok(Read::Done(companies)) => {
             let failed = companies.iter().filter(|c| c.error.is_some()).count();
             rec.result = match failed {
@@ -190,6 +197,7 @@ async fn read_and_write(
     clients: &PartnerClients,
     period: &PublishPeriod,
     companies: &[CompanyRecord],
+    mapped: &BTreeSet<String>,
     opts: &PublishOptions,
     now: DateTime<Utc>,
 ) -> Result<Read, PortError> {
@@ -211,17 +219,24 @@ async fn read_and_write(
             .customers_keeping(&tenant_ids, &|_| false)
             .await?;
         let live: Vec<_> = tenants.into_iter().filter(|t| !t.tenant.deleted).collect();
-        let mut subtrees: HashMap<String, Vec<String>> = HashMap::new();
+        // A sub-partner whose subtree cannot be listed fails its own company only.
+        let mut subtrees: HashMap<String, Result<Vec<String>, String>> = HashMap::new();
         for t in live.iter().filter(|t| t.tenant.kind == TenantKind::Partner) {
-            let customers = clients.usage.subtree_customers(&t.tenant.id).await?;
-            subtrees.insert(t.tenant.id.clone(), customers);
+            let id = &t.tenant.id;
+            let billed = match clients.usage.subtree(id).await {
+                Ok(list) => Ok(billed_customers(id, &list, mapped)),
+                Err(e) => Err(format!("listing the customers of sub-partner {id}: {e}")),
+            };
+            subtrees.insert(id.clone(), billed);
         }
-        let mut read: Vec<String> = tenant_ids
+        // Only tenants the platform has: one that is gone fails its own company, not the read.
+        let mut read: Vec<String> = live
             .iter()
+            .map(|t| &t.tenant.id)
             .filter(|id| !subtrees.contains_key(id.as_str()))
             .cloned()
             .collect();
-        read.extend(subtrees.values().flatten().cloned());
+        read.extend(subtrees.values().flatten().flatten().cloned());
         read.sort();
         read.dedup();
         let usage = if period.closed {
@@ -232,7 +247,10 @@ async fn read_and_write(
         } else {
             PeriodUsage::Ready(clients.usage.current_usage(&read).await?)
         };
-        let live: BTreeSet<String> = live.into_iter().map(|t| t.tenant.id).collect();
+        let live: BTreeMap<String, TenantKind> = live
+            .into_iter()
+            .map(|t| (t.tenant.id, t.tenant.kind))
+            .collect();
         Ok::<_, PortError>((usage, live, subtrees))
     };
     let lines = async {
@@ -288,21 +306,42 @@ async fn read_and_write(
 /// customers under each mapped sub-partner.
 #[derive(Clone, Copy)]
 struct Tenants<'a> {
-    live: &'a BTreeSet<String>,
+    live: &'a BTreeMap<String, TenantKind>,
     usage: &'a HashMap<&'a str, &'a TenantUsage>,
-    subtrees: &'a HashMap<String, Vec<String>>,
+    subtrees: &'a HashMap<String, Result<Vec<String>, String>>,
 }
 
 impl Tenants<'_> {
-    /// The usages that make a mapped tenant's figures: its own, or a sub-partner's customers'.
-    fn usages_of(&self, tenant_id: &str) -> Vec<&TenantUsage> {
+    /// The usages that make a mapped tenant's figures: its own, or the customers a
+    /// sub-partner is billed for (`billed_customers`).
+    fn usages_of(&self, tenant_id: &str) -> Result<Vec<&TenantUsage>, String> {
         match self.subtrees.get(tenant_id) {
-            Some(customers) => customers
+            Some(Ok(customers)) => Ok(customers
                 .iter()
                 .filter_map(|c| self.usage.get(c.as_str()).copied())
-                .collect(),
-            None => self.usage.get(tenant_id).copied().into_iter().collect(),
+                .collect()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Ok(self.usage.get(tenant_id).copied().into_iter().collect()),
         }
+    }
+
+    /// Why a mapped tenant is not billed: gone, the partner's own tenant, a folder or a unit
+    /// (a mapping made before R-CO-6 was checked).
+    fn refused(&self, partner: &Partner, tenant_id: &str) -> Option<String> {
+        let Some(kind) = self.live.get(tenant_id) else {
+            return Some(format!(
+                "mapped to tenant {tenant_id}, which the platform does not have among the \
+                 partner's customers (deleted, or mapped by mistake): map the company again"
+            ));
+        };
+        let why = if same_tenant(tenant_id, &partner.partner_tenant_id) {
+            MappingRefused::PartnerItself(tenant_id.to_owned())
+        } else if *kind == TenantKind::Other {
+            MappingRefused::NotMappable(tenant_id.to_owned())
+        } else {
+            return None;
+        };
+        Some(format!("{why}: map the company again"))
     }
 }
 
@@ -323,15 +362,18 @@ async fn publish_company(
         lines: Vec::new(),
         error: None,
     };
-    if !tenants.live.contains(&tenant_id) {
-        out.error = Some(format!(
-            "mapped to tenant {tenant_id}, which the platform does not have among the \
-             partner's customers (deleted, or mapped by mistake): map the company again"
-        ));
+    if let Some(why) = tenants.refused(partner, &tenant_id) {
+        out.error = Some(why);
         return out;
     }
     let active = active_lines(partner.psa, &agreements, today);
-    let figures = figures(tenants.usages_of(&tenant_id));
+    let figures = match tenants.usages_of(&tenant_id) {
+        Ok(usages) => figures(usages),
+        Err(e) => {
+            out.error = Some(e);
+            return out;
+        }
+    };
     let planned = line_usage(&partner.mapping, &active, &figures, &r.removed_lines);
     for l in &planned {
         if let (Some((old, new)), false) = (l.write(), opts.dry_run) {

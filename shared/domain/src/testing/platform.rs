@@ -12,8 +12,8 @@ use crate::config::StorageLocation;
 use crate::error::{PortError, PortResult, System};
 use crate::model::{Contact, CurrentItem, ItemKey, PricingMode, Quota, Tenant};
 use crate::ports::{
-    Clock, NewTenant, PeriodUsage, QuotaSet, TenantAdmin, TenantDirectory, TenantUsage,
-    TenantWithItems, UsageFigure, UsageSource,
+    Clock, NewTenant, PeriodUsage, QuotaSet, SubtreeTenant, TenantAdmin, TenantDirectory,
+    TenantUsage, TenantWithItems, UsageFigure, UsageSource,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -270,9 +270,19 @@ impl UsageSource for MemoryPlatform {
         })
     }
 
-    async fn subtree_customers(&self, tenant_id: &str) -> PortResult<Vec<String>> {
-        self.call("subtree_customers", tenant_id, |st, _| {
-            Ok(st.subtrees.get(tenant_id).cloned().unwrap_or_default())
+    async fn subtree(&self, tenant_id: &str) -> PortResult<Vec<SubtreeTenant>> {
+        self.call("subtree", tenant_id, |st, _| {
+            Ok(st
+                .subtrees
+                .get(tenant_id)
+                .into_iter()
+                .flatten()
+                .map(|c| SubtreeTenant {
+                    id: c.clone(),
+                    parent_id: Some(tenant_id.to_owned()),
+                    kind: crate::model::TenantKind::Customer,
+                })
+                .collect())
         })
     }
 }

@@ -241,3 +241,42 @@ fn r_use_1_r_two_1_lines_two_way_sync_removed_are_skipped() {
     assert_eq!(out[0].rule, "R-TWO-1");
     assert_eq!(out[0].write(), None);
 }
+
+#[test]
+fn r_use_3_a_sub_partner_is_billed_for_the_customers_not_billed_elsewhere() {
+    let t = |id: &str, parent: &str, kind: TenantKind| SubtreeTenant {
+        id: id.into(),
+        parent_id: Some(parent.into()),
+        kind,
+    };
+    // A ─┬─ c1
+    //    ├─ c2 (mapped to its own company)
+    //    ├─ folder ─ c3
+    //    └─ B (a mapped sub-partner) ─ c4
+    //       C (an unmapped sub-partner) ─ c5
+    let subtree = [
+        t("c1", "A", TenantKind::Customer),
+        t("c2", "A", TenantKind::Customer),
+        t("folder", "A", TenantKind::Other),
+        t("c3", "folder", TenantKind::Customer),
+        t("B", "A", TenantKind::Partner),
+        t("c4", "B", TenantKind::Customer),
+        t("C", "A", TenantKind::Partner),
+        t("c5", "C", TenantKind::Customer),
+        // A broken listing: a parent that is not in it.
+        t("c6", "elsewhere", TenantKind::Customer),
+    ];
+    let mapped: BTreeSet<String> = ["A", "c2", "B"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        billed_customers("A", &subtree, &mapped),
+        vec!["c1", "c3", "c5"]
+    );
+    // B's own bill: c4.
+    assert_eq!(billed_customers("B", &subtree, &mapped), vec!["c4"]);
+    // A cycle in a bad listing ends.
+    let cycle = [
+        t("x", "y", TenantKind::Customer),
+        t("y", "x", TenantKind::Partner),
+    ];
+    assert!(billed_customers("A", &cycle, &mapped).is_empty());
+}
