@@ -21,6 +21,7 @@ use domain::rules::settings::{
 use domain::services::partners;
 use sandbox::{AtNewCompany, AtNewContract, NewAddition, NewAgreement, NewCompany, Sandbox};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Instant;
@@ -93,6 +94,9 @@ struct Psa<'a> {
     sb: &'a Sandbox,
     credentials: PsaCredentials,
     changed: Changed,
+    /// The companies with a PAYG workstation line (every one in ConnectWise, every other
+    /// one in Autotask): the publish passes change the usage of 5% of them.
+    payg_companies: Vec<String>,
 }
 
 fn day(y: i32, m: u32, d: u32) -> DateTime<Utc> {
@@ -125,6 +129,7 @@ fn seed_connectwise<'a>(sb: &'a Sandbox, n: usize) -> Psa<'a> {
     let stor = cw.add_product(&login, "ACR-STOR", "storage");
     let start = day(2026, 1, 1);
     let mut first = None;
+    let mut payg_companies = Vec::with_capacity(n);
     for c in 0..n {
         let company = cw.add_company(
             &login,
@@ -153,6 +158,7 @@ fn seed_connectwise<'a>(sb: &'a Sandbox, n: usize) -> Psa<'a> {
             cancelled_date,
         };
         let payg = cw.add_addition(&login, a, addition(ws, 0.0, None));
+        payg_companies.push(company.to_string());
         cw.add_addition(&login, a, addition(stor, 100.0, Some(day(2027, 12, 31))));
         first.get_or_insert((a, payg));
     }
@@ -172,6 +178,7 @@ fn seed_connectwise<'a>(sb: &'a Sandbox, n: usize) -> Psa<'a> {
             agreement,
             addition,
         },
+        payg_companies,
     }
 }
 
@@ -185,6 +192,7 @@ fn seed_autotask<'a>(sb: &'a Sandbox, n: usize) -> Psa<'a> {
     at.add_service("ACR-SRV", "Monthly");
     let stor = at.add_service("ACR-STOR", "Monthly");
     let mut first = None;
+    let mut payg_companies = Vec::with_capacity(n / 2 + 1);
     for c in 0..n {
         let company = at.add_company(AtNewCompany {
             name: format!("Customer {c:05}"),
@@ -192,6 +200,9 @@ fn seed_autotask<'a>(sb: &'a Sandbox, n: usize) -> Psa<'a> {
             ..Default::default()
         });
         let payg = c % 2 == 1;
+        if payg {
+            payg_companies.push(company.to_string());
+        }
         let contract = at.add_contract(AtNewContract {
             company_id: company,
             name: "Backup".into(),
@@ -201,7 +212,9 @@ fn seed_autotask<'a>(sb: &'a Sandbox, n: usize) -> Psa<'a> {
             udfs: vec![("PAYG".into(), if payg { "Yes" } else { "No" }.into())],
         });
         let service = at.add_contract_service(contract, ws, if payg { 0.0 } else { 10.0 });
-        at.add_contract_service(contract, stor, 100.0);
+        // Prepaid storage of 100 GB; on a PAYG contract the storage line holds the usage (none
+        // yet), so that publishing changes only the lines whose usage the bench changes.
+        at.add_contract_service(contract, stor, if payg { 0.0 } else { 100.0 });
         first.get_or_insert((contract, service));
     }
     let (contract, service) = first.expect("at least one company");
@@ -214,6 +227,7 @@ fn seed_autotask<'a>(sb: &'a Sandbox, n: usize) -> Psa<'a> {
             integration_code: AT_CODE.to_owned().into(),
         }),
         changed: Changed::Autotask { contract, service },
+        payg_companies,
     }
 }
 
@@ -290,6 +304,14 @@ impl Psa<'_> {
     }
 }
 
+/// What a measured pass runs: `psa-bridge sync` with these extra arguments, or a manual
+/// `psa-bridge publish` of the month to date.
+#[derive(Clone, Copy)]
+enum Step {
+    Sync(&'static [&'static str]),
+    Publish,
+}
+
 pub async fn run(args: BenchArgs) -> Result<Vec<Row>> {
     let moto = Moto::start().await?;
     let sdk = local_sdk_config(&moto.endpoint).await;
@@ -352,16 +374,38 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Row>> {
 
         let latency = std::time::Duration::from_millis(args.latency_ms);
         let mut clock = t0;
-        let steps: [(&'static str, &[&str]); 4] = [
-            ("first sync (full, creates every tenant)", &["--full"]),
-            ("incremental, no change", &[]),
-            ("full pass, no change", &["--full"]),
-            (psa.change_pass(), &[]),
+        let steps: [(&'static str, Step); 6] = [
+            (
+                "first sync (full, creates every tenant)",
+                Step::Sync(&["--full"]),
+            ),
+            ("incremental, no change", Step::Sync(&[])),
+            ("full pass, no change", Step::Sync(&["--full"])),
+            (psa.change_pass(), Step::Sync(&[])),
+            (
+                "publish, usage of 5% of PAYG companies changed",
+                Step::Publish,
+            ),
+            ("publish again, nothing changed", Step::Publish),
         ];
-        for (k, (pass, extra)) in steps.into_iter().enumerate() {
+        for (k, (pass, step)) in steps.into_iter().enumerate() {
             clock += Duration::minutes(15);
             if k == 3 {
                 psa.change(clock);
+            }
+            if k == 4 {
+                // Every 20th PAYG company's tenant reports workstations in use.
+                let records = ctx.store.companies(&partner).await?;
+                let tenant: HashMap<&str, &str> = records
+                    .iter()
+                    .filter_map(|r| Some((r.company_id.as_str(), r.tenant_id()?)))
+                    .collect();
+                for c in psa.payg_companies.iter().step_by(20) {
+                    let t = tenant
+                        .get(c.as_str())
+                        .context("a PAYG company has no tenant")?;
+                    sb.platform.set_usage(t, "workstations", None, 3.0);
+                }
             }
             psa.set_now(clock);
             psa.set_latency(latency);
@@ -381,6 +425,20 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Row>> {
                 }
                 None => tokio::process::Command::new(&exe),
             };
+            let concurrency = args.concurrency.to_string();
+            let now = clock.to_rfc3339();
+            let mut command: Vec<&str> = match step {
+                Step::Sync(extra) => [&["sync", "--now", now.as_str()][..], extra].concat(),
+                Step::Publish => vec!["publish", "--initiator", "bench"],
+            };
+            command.extend([
+                "--partner",
+                partner.as_str(),
+                "--output",
+                "json",
+                "--concurrency",
+                concurrency.as_str(),
+            ]);
             let out = cmd
                 .args([
                     "--endpoint-url",
@@ -389,17 +447,8 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Row>> {
                     &resources.table,
                     "--bus",
                     &resources.bus,
-                    "sync",
-                    "--partner",
-                    &partner,
-                    "--output",
-                    "json",
-                    "--concurrency",
-                    &args.concurrency.to_string(),
-                    "--now",
-                    &clock.to_rfc3339(),
                 ])
-                .args(extra)
+                .args(&command)
                 .env("PSA_BRIDGE_REPORT_RSS", "1")
                 .env(ZONE_URL_ENV, &autotask.zone_url)
                 .stdin(Stdio::null())
@@ -410,12 +459,18 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Row>> {
             psa.set_latency(std::time::Duration::ZERO);
             let stderr = String::from_utf8_lossy(&out.stderr);
             if !out.status.success() {
-                bail!("{pass} at {n} companies failed: {stderr}");
+                bail!(
+                    "{pass} at {n} companies failed: {stderr}{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
             }
             let report: serde_json::Value =
                 serde_json::from_slice(&out.stdout).with_context(|| {
                     format!("sync output: {}", String::from_utf8_lossy(&out.stdout))
                 })?;
+            if matches!(step, Step::Publish) && report["result"] != "published" {
+                bail!("{pass} at {n} companies did not publish: {report}");
+            }
             if report["failures"].as_array().is_some_and(|f| !f.is_empty()) {
                 bail!(
                     "{pass} at {n} companies had failures: {}",
@@ -462,6 +517,12 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Row>> {
                 row.wall_s / row.floor_s.max(1e-9),
                 row.peak_rss_mb
             );
+            // PSA_BRIDGE_BENCH_ROUTES=1: each pass's PSA requests per route, to see where they go.
+            if std::env::var_os("PSA_BRIDGE_BENCH_ROUTES").is_some() {
+                for (route, count) in &row.psa_by_route {
+                    eprintln!("{:>6}   {route}", count);
+                }
+            }
             rows.push(row);
         }
     }
