@@ -511,3 +511,36 @@ async fn r_use_3_a_customer_under_a_sub_partner_mapped_to_its_own_company_is_bil
     );
     assert_eq!(line_quantity(&w, &lines[1].0, &lines[1].1), 3.0);
 }
+
+#[tokio::test]
+async fn r_use_1_two_publishes_of_one_partner_never_write_at_once() {
+    use domain::ports::Leases;
+    // Autotask adjusts units by the difference: two publishes reading the same units and both
+    // adjusting would add the usage twice. The second waits for the first (a partner lease).
+    let w = World::new(PsaKind::Autotask).await;
+    let (_, a, ws, _, t) = payg_company(&w, "Contoso").await;
+    w.platform
+        .set_usage(&t, figure(item("workstations"), Measure::Standard, 7.0));
+    let held = w
+        .store
+        .lease(PARTNER, "publish", "another-run", 900)
+        .await
+        .unwrap();
+    assert!(held.is_some());
+    let err = publish(&w, &manual(&[], false)).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("another publish"), "{err}");
+    assert_eq!(line_quantity(&w, &a, &ws), 0.0, "nothing written");
+    // A dry run writes nothing and needs no lease.
+    publish(&w, &manual(&[], true)).await.expect("a dry run");
+    w.store
+        .release(PARTNER, "publish", "another-run")
+        .await
+        .unwrap();
+    publish(&w, &manual(&[], false)).await.expect("published");
+    assert_eq!(line_quantity(&w, &a, &ws), 7.0);
+    // It let go: the next publish runs.
+    publish(&w, &manual(&[], false))
+        .await
+        .expect("published again");
+}

@@ -8,12 +8,12 @@
 //! down) fails the publish, which the schedule retries (R-USE-10). Every publish that is not a
 //! dry run is kept in the history (R-USE-8) and ends with an event (R-USE-9).
 
-use crate::error::PortError;
+use crate::error::{PortError, System};
 use crate::model::{AgreementWithLines, CompanyRecord, Mapping, Partner, TenantKind};
 use crate::ports::{
-    AgreementQuery, BusEvent, CompanyPublish, CompanyStore, Connector, Events, PartnerClients,
-    PartnerStore, PeriodUsage, PublishLedger, PublishRecord, PublishResult, PublishTrigger,
-    PublishedLine, TenantUsage,
+    AgreementQuery, BusEvent, CompanyPublish, CompanyStore, Connector, Events, Leases,
+    PartnerClients, PartnerStore, PeriodUsage, PublishLedger, PublishRecord, PublishResult,
+    PublishTrigger, PublishedLine, TenantUsage,
 };
 use crate::rules::companies::{same_tenant, MappingRefused};
 use crate::rules::provisioning::active_lines;
@@ -82,6 +82,12 @@ pub struct PublishOptions {
 /// R-USE-1, R-USE-2, R-USE-5, R-USE-7: one publish of `period` for a connected partner.
 /// Bad input (a selected company that does not exist or is not mapped) is an error before
 /// anything is read or written; a failure of the whole read is a `Failed` record.
+///
+/// One publish of a partner writes at a time (a partner lease, [`PUBLISH_LEASE`]): an Autotask
+/// line is adjusted by the difference to what was read, so two publishes reading the same
+/// units would both add the usage. A publish that finds the lease held is a retryable error
+/// and writes nothing (the schedule gives its claim back; the next tick retries). A dry run
+/// writes nothing and takes no lease.
 #[allow(clippy::too_many_arguments)]
 pub async fn publish_period<S>(
     partner: &Partner,
@@ -95,7 +101,7 @@ pub async fn publish_period<S>(
     run_id: &str,
 ) -> Result<PublishRecord, OpError>
 where
-    S: CompanyStore + ?Sized,
+    S: CompanyStore + Leases + ?Sized,
 {
     let records = store
         .companies(&partner.id)
@@ -108,6 +114,59 @@ where
         .filter_map(|r| r.tenant_id().map(str::to_owned))
         .collect();
     let selected = select(partner, records, &opts.companies)?;
+    let publish = |selected, mapped| {
+        publish_leased(
+            partner, clients, period, trigger, slot, opts, now, run_id, selected, mapped,
+        )
+    };
+    if opts.dry_run {
+        return Ok(publish(selected, mapped).await);
+    }
+    let held = store
+        .lease(&partner.id, PUBLISH_LEASE, run_id, CLAIM_SECS)
+        .await
+        .map_err(OpError::port(
+            &partner.id,
+            "taking the partner's publish lease",
+        ))?;
+    if held.is_none() {
+        return Err(OpError::Port {
+            partner: partner.id.clone(),
+            what: "starting the publish".into(),
+            source: PortError::Transient {
+                system: System::Store,
+                message: format!(
+                    "another publish of partner {} is in progress: their writes would race; \
+                     this one waits for the next try",
+                    partner.id
+                ),
+            },
+        });
+    }
+    let out = publish(selected, mapped).await;
+    if let Err(e) = store.release(&partner.id, PUBLISH_LEASE, run_id).await {
+        tracing::warn!(partner = %partner.id, error = %e, "publish lease not released; it expires");
+    }
+    Ok(out)
+}
+
+/// The partner lease one publish holds while it writes.
+pub const PUBLISH_LEASE: &str = "publish";
+
+/// [`publish_period`] once the companies are chosen and the lease is held.
+#[allow(clippy::too_many_arguments)]
+async fn publish_leased(
+    partner: &Partner,
+    clients: &PartnerClients,
+    period: &PublishPeriod,
+    trigger: PublishTrigger,
+    slot: Option<NaiveDate>,
+    opts: &PublishOptions,
+    now: DateTime<Utc>,
+    run_id: &str,
+    selected: Vec<CompanyRecord>,
+    mapped: BTreeSet<String>,
+) -> PublishRecord {
     let mut rec = PublishRecord {
         run_id: run_id.to_owned(),
         started_at: now,
@@ -143,7 +202,7 @@ where
             rec.error = Some(e.to_string());
         }
     }
-    Ok(rec)
+    rec
 }
 
 /// The mapped companies to publish: the selection, each of which must exist and be mapped.
@@ -433,7 +492,7 @@ pub async fn publish_now<S>(
     run_id: &str,
 ) -> Result<PublishRecord, OpError>
 where
-    S: PartnerStore + CompanyStore + PublishLedger + ?Sized,
+    S: PartnerStore + CompanyStore + PublishLedger + Leases + ?Sized,
 {
     let partner = store
         .partner(&req.partner)
@@ -485,7 +544,7 @@ pub async fn publish_due<S>(
     run_id: &str,
 ) -> Result<Vec<PublishRecord>, OpError>
 where
-    S: PartnerStore + CompanyStore + PublishLedger + ?Sized,
+    S: PartnerStore + CompanyStore + PublishLedger + Leases + ?Sized,
 {
     let partner = store
         .partner(partner_id)
