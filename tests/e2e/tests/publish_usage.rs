@@ -570,3 +570,41 @@ async fn r_use_10_storms_of_429_and_500_and_a_lost_answer_end_with_exactly_the_t
     assert!(cw.pending().is_empty(), "every fault fired");
     assert!(w.sandbox.platform.faults().pending().is_empty());
 }
+
+#[tokio::test]
+async fn r_prov_4_r_use_1_prepaid_plus_payg_of_one_product_publishes_to_the_payg_line() {
+    let w = World::new().await;
+    let (company, agreement) = w.customer("Combined Co");
+    // Seed 001: 4 servers prepaid, the excess billed through the PAYG line ("less included").
+    let prepaid = w.addition(agreement, w.products.srv, 4.0, Some("2027-06-30"));
+    let payg = w.addition(agreement, w.products.srv, 0.0, None);
+    let out = w.sync("full").await;
+    assert_eq!(out["failures"], json!([]), "{out}");
+    let t = w.tenant_of(company).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // R-PROV-4: a soft quota of 4 with unlimited overage.
+    let (status, value, overage) = w.item(&t, "servers", None);
+    assert_eq!(
+        (status, value.as_f64(), overage.as_f64()),
+        (1, Some(4.0), None)
+    );
+    w.sandbox.platform.set_usage(&t, "servers", None, 9.0);
+    let out = invoke(
+        &w,
+        "PublishPartner",
+        "psa-bridge",
+        json!({"partner": PARTNER, "initiator": "finance@acme.example"}),
+        "c1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["publishes"][0]["result"], "published", "{out}");
+    assert_eq!(quantity(&w, agreement, payg), 9.0, "the whole usage");
+    assert_eq!(
+        quantity(&w, agreement, prepaid),
+        4.0,
+        "the prepaid line is the quota"
+    );
+}
