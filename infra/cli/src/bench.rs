@@ -207,7 +207,7 @@ fn seed_autotask<'a>(sb: &'a Sandbox, n: usize) -> Psa<'a> {
             company_id: company,
             name: "Backup".into(),
             start_date: Some(day(2026, 1, 1)),
-            end_date: Some(day(2026, 12, 31)),
+            end_date: Some(day(2027, 12, 31)),
             status_active: true,
             udfs: vec![("PAYG".into(), if payg { "Yes" } else { "No" }.into())],
         });

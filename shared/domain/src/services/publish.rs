@@ -343,21 +343,25 @@ async fn read_and_write(
             (r, agreements)
         })
         .collect();
-    let out =
-        stream::iter(jobs)
-            .map(|(r, agreements)| {
-                let tenants = Tenants {
-                    live: &live,
-                    usage: &by_tenant,
-                    subtrees: &subtrees,
-                };
-                async move {
-                    publish_company(partner, clients, r, agreements, tenants, opts, today).await
-                }
-            })
-            .buffered(opts.concurrency.max(1))
-            .collect::<Vec<_>>()
-            .await;
+    // Unordered: the companies whose lines change are few and far apart, and an ordered buffer
+    // would hold one of them at its head with finished ones behind it — one write at a time.
+    let mut out: Vec<(usize, CompanyPublish)> = stream::iter(jobs.into_iter().enumerate())
+        .map(|(i, (r, agreements))| {
+            let tenants = Tenants {
+                live: &live,
+                usage: &by_tenant,
+                subtrees: &subtrees,
+            };
+            async move {
+                let c = publish_company(partner, clients, r, agreements, tenants, opts, today);
+                (i, c.await)
+            }
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    out.sort_by_key(|(i, _)| *i);
+    let out = out.into_iter().map(|(_, c)| c).collect();
     Ok(Read::Done(out))
 }
 
