@@ -395,7 +395,14 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Row>> {
             }
             if k == 4 {
                 // Every 20th PAYG company's tenant reports workstations in use.
+                let read = Instant::now();
                 let records = ctx.store.companies(&partner).await?;
+                // What every pass that reads all company records pays for it here (moto).
+                eprintln!(
+                    "{n:>6} companies | reading the {} company records from the store took {:.2} s",
+                    records.len(),
+                    read.elapsed().as_secs_f64()
+                );
                 let tenant: HashMap<&str, &str> = records
                     .iter()
                     .filter_map(|r| Some((r.company_id.as_str(), r.tenant_id()?)))
