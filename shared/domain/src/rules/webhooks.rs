@@ -60,8 +60,18 @@ pub fn check_token(expected: &str, given: Option<&str>) -> Result<(), HookError>
     }
 }
 
-/// R-HOOK-2, Autotask: `X-Hook-Signature: sha1=<base64 HMAC-SHA1(secretKey, raw body)>`.
+/// Shortest webhook secret accepted: HMAC takes a key of any length, so an empty or short
+/// secret would let anyone sign. psa-bridge generates the secrets it registers (32 bytes).
+pub const MIN_SECRET: usize = 16;
+
+/// R-HOOK-2, Autotask: `X-Hook-Signature: sha1=<base64 HMAC-SHA1(secretKey, raw body)>`; a
+/// secret shorter than [`MIN_SECRET`] bytes is refused whatever the signature.
 pub fn verify_autotask(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), HookError> {
+    if secret.len() < MIN_SECRET {
+        return Err(HookError::Unauthenticated(
+            "the webhook secret is missing or too short",
+        ));
+    }
     let given = header
         .map(str::trim)
         .and_then(|h| h.strip_prefix("sha1="))
@@ -101,8 +111,12 @@ pub fn verify_connectwise(
 
 /// R-HOOK-2, ConnectWise: the payload names where its signing key is (`Metadata.key_url`); it
 /// is fetched only from the partner's own site over https (an attacker's key server would
-/// otherwise sign anything). `site` is the partner's ConnectWise site, host or URL.
-pub fn connectwise_key_url_allowed(key_url: &str, site: &str) -> bool {
+/// otherwise sign anything), and only at the documented key path (`…/callback.ashx`, the path
+/// of the vendor's samples; UNCONFIRMED beyond them). ConnectWise cloud hosts are shared by
+/// many companies: a key URL that names a company (`companyId`/`company` in its query) must
+/// name the partner's own `company`, and the callback itself must be the partner's company's
+/// ([`connectwise_company_matches`]). `site` is the partner's ConnectWise site, host or URL.
+pub fn connectwise_key_url_allowed(key_url: &str, site: &str, company: &str) -> bool {
     let Ok(u) = url::Url::parse(key_url.trim()) else {
         return false;
     };
@@ -117,11 +131,30 @@ pub fn connectwise_key_url_allowed(key_url: &str, site: &str) -> bool {
                 .unwrap_or("")
                 .to_ascii_lowercase()
         });
+    let key_path = u
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .is_some_and(|last| last.eq_ignore_ascii_case("callback.ashx"));
+    let other_company = u.query_pairs().any(|(k, v)| {
+        (k.eq_ignore_ascii_case("companyid") || k.eq_ignore_ascii_case("company"))
+            && !v.trim().eq_ignore_ascii_case(company.trim())
+    });
     u.scheme() == "https"
         && u.username().is_empty()
         && u.password().is_none()
         && u.port().is_none()
         && u.host_str().map(str::to_ascii_lowercase) == Some(site_host)
+        && key_path
+        && !other_company
+}
+
+/// R-HOOK-2, ConnectWise: the callback's `CompanyId` is the partner's own company id
+/// (case-insensitive); a callback without one is not the partner's.
+pub fn connectwise_company_matches(body: &[u8], company: &str) -> bool {
+    object(body)
+        .ok()
+        .and_then(|v| text(&v, "CompanyId"))
+        .is_some_and(|c| !company.trim().is_empty() && c.eq_ignore_ascii_case(company.trim()))
 }
 
 /// What a PSA notification says, once authenticated.
@@ -297,10 +330,11 @@ mod tests {
 
         let url = connectwise_key_url(CW_BODY.as_bytes()).unwrap();
         let site = "api-na.myconnectwise.net";
-        assert!(connectwise_key_url_allowed(&url, site));
+        assert!(connectwise_key_url_allowed(&url, site, "acmemsp"));
         assert!(connectwise_key_url_allowed(
             &url,
-            "https://API-NA.myconnectwise.net/"
+            "https://API-NA.myconnectwise.net/",
+            "acmemsp"
         ));
         for bad in [
             "http://api-na.myconnectwise.net/v4_6_release/callback.ashx",
@@ -310,8 +344,43 @@ mod tests {
             "https://api-na.myconnectwise.net:8443/key",
             "not a url",
         ] {
-            assert!(!connectwise_key_url_allowed(bad, site), "{bad}");
+            assert!(!connectwise_key_url_allowed(bad, site, "acmemsp"), "{bad}");
         }
+    }
+
+    #[test]
+    fn r_hook_2_an_empty_or_short_autotask_secret_is_refused() {
+        // HMAC takes a key of any length: a secret of 0 or a few bytes would "verify".
+        for secret in [&b""[..], b"x", b"short-15-bytes!"] {
+            let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret).unwrap();
+            mac.update(AT_BODY.as_bytes());
+            let sig = format!("sha1={}", STANDARD.encode(mac.finalize().into_bytes()));
+            let e = verify_autotask(secret, AT_BODY.as_bytes(), Some(&sig)).unwrap_err();
+            assert_eq!(e.status(), 401, "{secret:?}");
+            assert!(e.to_string().contains("too short"), "{e}");
+        }
+    }
+
+    #[test]
+    fn r_hook_2_a_key_url_of_another_company_or_path_on_the_shared_host_is_refused() {
+        let site = "api-na.myconnectwise.net";
+        let ours = "https://api-na.myconnectwise.net/v4_6_release/callback.ashx?keyid=1";
+        assert!(connectwise_key_url_allowed(ours, site, "acmemsp"));
+        for bad in [
+            // The documented key path only.
+            "https://api-na.myconnectwise.net/v4_6_release/apis/3.0/company/companies",
+            "https://api-na.myconnectwise.net/evil/key.json",
+            // Another company on the same cloud host.
+            "https://api-na.myconnectwise.net/v4_6_release/callback.ashx?keyid=1&companyId=othermsp",
+        ] {
+            assert!(!connectwise_key_url_allowed(bad, site, "acmemsp"), "{bad}");
+        }
+        // The callback must be the partner's own company's.
+        assert!(connectwise_company_matches(CW_BODY.as_bytes(), "AcmeMSP"));
+        let other = CW_BODY.replace("\"CompanyId\":\"acmemsp\"", "\"CompanyId\":\"othermsp\"");
+        assert!(!connectwise_company_matches(other.as_bytes(), "acmemsp"));
+        let none = CW_BODY.replace("\"CompanyId\":\"acmemsp\",", "");
+        assert!(!connectwise_company_matches(none.as_bytes(), "acmemsp"));
     }
 
     #[test]
