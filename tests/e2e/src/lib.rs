@@ -339,6 +339,43 @@ products:
         self.sandbox.platform.customers(&self.account.tenant_id)
     }
 
+    /// The id of the tenant a PSA company was provisioned to (panics when it has none).
+    pub fn tenant_id_of(&self, company: i64) -> String {
+        self.tenant_of(company).expect("the company has a tenant")["id"]
+            .as_str()
+            .expect("a tenant id")
+            .to_owned()
+    }
+
+    /// publish-usage's dependencies: this world's store, clock and connector, and `events`.
+    pub fn publish_deps(&self, events: Arc<dyn domain::ports::Events>) -> publish_usage::Deps {
+        publish_usage::Deps {
+            store: self.deps.store.clone(),
+            events,
+            connector: self.deps.connector.clone(),
+            clock: self.deps.clock.clone(),
+            concurrency: 4,
+        }
+    }
+
+    /// Invokes publish-usage's real handler with an EventBridge event of `detail_type`.
+    pub async fn invoke_publish(
+        &self,
+        deps: &publish_usage::Deps,
+        detail_type: &str,
+        source: &str,
+        detail: Value,
+        run: &str,
+    ) -> Result<Value, publish_usage::PublishFailure> {
+        let event: EventBridgeEvent<Value> = serde_json::from_value(json!({
+            "version": "0", "id": "1", "detail-type": detail_type, "source": source,
+            "account": "123456789012", "time": self.clock.now(), "region": "us-east-1",
+            "resources": [], "detail": detail,
+        }))
+        .expect("an EventBridge event");
+        publish_usage::handle(deps, event, run).await
+    }
+
     pub fn tenant_of(&self, company: i64) -> Option<Value> {
         let cid = company.to_string();
         let mut found: Vec<Value> = self

@@ -4,8 +4,6 @@
 //! for a closed month (seed 004) — the history and the event say what was sent, a second run
 //! for the same period writes nothing, and a sub-partner's line gets its customers' sum.
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
-use domain::ports::Clock;
 use domain::rules::schedule::ReportingPeriod;
 use e2e::*;
 use serde_json::{json, Value};
@@ -43,16 +41,10 @@ fn deps(w: &World) -> publish_usage::Deps {
 }
 
 fn deps_sending(w: &World, sent: std::sync::Arc<Sent>) -> publish_usage::Deps {
-    publish_usage::Deps {
-        store: w.deps.store.clone(),
-        events: std::sync::Arc::new(Recording {
-            to: w.deps.events.clone(),
-            sent,
-        }),
-        connector: w.deps.connector.clone(),
-        clock: w.deps.clock.clone(),
-        concurrency: 4,
-    }
+    w.publish_deps(std::sync::Arc::new(Recording {
+        to: w.deps.events.clone(),
+        sent,
+    }))
 }
 
 async fn invoke(
@@ -73,13 +65,8 @@ async fn invoke_with(
     detail: Value,
     run: &str,
 ) -> Result<Value, publish_usage::PublishFailure> {
-    let event: EventBridgeEvent<Value> = serde_json::from_value(json!({
-        "version": "0", "id": "1", "detail-type": detail_type, "source": source,
-        "account": "123456789012", "time": w.clock.now(), "region": "us-east-1",
-        "resources": [], "detail": detail,
-    }))
-    .unwrap();
-    publish_usage::handle(deps, event, run).await
+    w.invoke_publish(deps, detail_type, source, detail, run)
+        .await
 }
 
 fn quantity(w: &World, agreement: i64, addition: i64) -> f64 {
@@ -99,10 +86,7 @@ async fn r_use_1_r_use_6_r_use_9_the_current_month_reaches_the_payg_additions_on
     let prepaid = w.addition(agreement, w.products.srv, 4.0, Some("2027-06-30"));
     let out = w.sync("full").await;
     assert_eq!(out["failures"], json!([]), "{out}");
-    let tenant = w.tenant_of(company).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let tenant = w.tenant_id_of(company);
     w.sandbox
         .platform
         .set_usage(&tenant, "workstations", None, 6.0);
@@ -206,10 +190,7 @@ async fn r_use_2_r_use_5_seed_004_a_closed_billing_month_publishes_its_report_fi
     let billed = w.addition(agreement, class2, 0.0, None);
     let out = w.sync("full").await;
     assert_eq!(out["failures"], json!([]), "{out}");
-    let tenant = w.tenant_of(company).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let tenant = w.tenant_id_of(company);
     w.set_time(day("2026-12-01") + chrono::Duration::hours(3));
     // November's usage, as the platform's history holds it (seed 004: 60 GB used, 10 GB class 1
     // and 50 GB class 2).
@@ -392,10 +373,7 @@ async fn r_use_4_r_use_7_publish_now_for_two_of_five_and_a_broken_company_fails_
     let out = w.sync("full").await;
     assert_eq!(out["failures"], json!([]), "{out}");
     for (company, _, _) in &companies {
-        let t = w.tenant_of(*company).unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let t = w.tenant_id_of(*company);
         w.sandbox.platform.set_usage(&t, "workstations", None, 2.0);
     }
     // R-USE-4: publish now for two of the five.
@@ -470,10 +448,7 @@ async fn r_use_10_wrong_psa_keys_fail_the_run_which_is_told_kept_and_retried_at_
     let ws = w.addition(agreement, w.products.ws, 0.0, None);
     let out = w.sync("full").await;
     assert_eq!(out["failures"], json!([]), "{out}");
-    let t = w.tenant_of(company).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let t = w.tenant_id_of(company);
     w.sandbox.platform.set_usage(&t, "workstations", None, 5.0);
     let mut p = w.deps.store.partner(PARTNER).await.unwrap().unwrap();
     p.switches.usage = true;
@@ -530,10 +505,7 @@ async fn r_use_10_storms_of_429_and_500_and_a_lost_answer_end_with_exactly_the_t
     let out = w.sync("full").await;
     assert_eq!(out["failures"], json!([]), "{out}");
     for (n, (company, _, _)) in lines.iter().enumerate() {
-        let t = w.tenant_of(*company).unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let t = w.tenant_id_of(*company);
         w.sandbox
             .platform
             .set_usage(&t, "workstations", None, 10.0 + n as f64);
@@ -580,10 +552,7 @@ async fn r_prov_4_r_use_1_prepaid_plus_payg_of_one_product_publishes_to_the_payg
     let payg = w.addition(agreement, w.products.srv, 0.0, None);
     let out = w.sync("full").await;
     assert_eq!(out["failures"], json!([]), "{out}");
-    let t = w.tenant_of(company).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let t = w.tenant_id_of(company);
     // R-PROV-4: a soft quota of 4 with unlimited overage.
     let (status, value, overage) = w.item(&t, "servers", None);
     assert_eq!(

@@ -652,26 +652,14 @@ async fn r_use_1_published_units_are_adjusted_once_even_when_the_answer_is_lost(
             .path_contains("ServiceAdjustments")
             .times(1),
     );
-    let deps = publish_usage::Deps {
-        store: at.w.deps.store.clone(),
-        events: at.w.deps.events.clone(),
-        connector: at.w.deps.connector.clone(),
-        clock: at.w.deps.clock.clone(),
-        concurrency: 4,
-    };
+    let deps = at.w.publish_deps(at.w.deps.events.clone());
     let publish = |run: &'static str| {
-        let deps = deps.clone();
-        let now = domain::ports::Clock::now(at.w.clock.as_ref());
+        let detail = json!({"partner": PARTNER, "initiator": "finance@acme.example"});
+        let (w, deps) = (&at.w, &deps);
         async move {
-            let event: aws_lambda_events::eventbridge::EventBridgeEvent<Value> =
-                serde_json::from_value(json!({
-                    "version": "0", "id": "1", "detail-type": "PublishPartner",
-                    "source": "psa-bridge", "account": "123456789012", "time": now,
-                    "region": "us-east-1", "resources": [],
-                    "detail": {"partner": PARTNER, "initiator": "finance@acme.example"},
-                }))
-                .unwrap();
-            publish_usage::handle(&deps, event, run).await.unwrap()
+            w.invoke_publish(deps, "PublishPartner", "psa-bridge", detail, run)
+                .await
+                .unwrap()
         }
     };
     let out = publish("run-1").await;
@@ -715,22 +703,17 @@ async fn r_use_2_seed_004_the_class_1_and_class_2_lines_get_their_own_figures() 
     p.switches.usage = true;
     p.usage_period = domain::rules::schedule::ReportingPeriod::BillingMonth { day: 1 };
     at.w.deps.store.put_partner(&p).await.unwrap();
-    let deps = publish_usage::Deps {
-        store: at.w.deps.store.clone(),
-        events: at.w.deps.events.clone(),
-        connector: at.w.deps.connector.clone(),
-        clock: at.w.deps.clock.clone(),
-        concurrency: 4,
-    };
-    let event: aws_lambda_events::eventbridge::EventBridgeEvent<Value> =
-        serde_json::from_value(json!({
-            "version": "0", "id": "1", "detail-type": "PublishPartner",
-            "source": "psa-bridge", "account": "123456789012",
-            "time": domain::ports::Clock::now(at.w.clock.as_ref()),
-            "region": "us-east-1", "resources": [], "detail": {"partner": PARTNER},
-        }))
+    let deps = at.w.publish_deps(at.w.deps.events.clone());
+    let out =
+        at.w.invoke_publish(
+            &deps,
+            "PublishPartner",
+            "psa-bridge",
+            json!({"partner": PARTNER}),
+            "s004",
+        )
+        .await
         .unwrap();
-    let out = publish_usage::handle(&deps, event, "s004").await.unwrap();
     let rec = &out["publishes"][0];
     assert_eq!(rec["result"], "published", "{out}");
     assert_eq!(rec["period"], "2026-11", "{out}");
