@@ -67,11 +67,18 @@ pub struct SyncDetail {
     pub dry_run: bool,
     #[serde(default)]
     pub force: bool,
-    /// Extra fields a PSA change event may carry (entity kind, record id).
+    /// Extra fields a PSA change event carries (webhook-receiver): the topic it is routed
+    /// by, the entity kind, record id and action, and the delivery's identity.
+    #[serde(default)]
+    pub topic: Option<String>,
     #[serde(default)]
     pub entity: Option<String>,
     #[serde(default)]
     pub id: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub delivery: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]

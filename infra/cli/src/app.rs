@@ -2,7 +2,8 @@
 //! `domain::services`; this module only builds its ports and prints what it returns.
 
 use crate::args::{
-    AwsArgs, Cli, Command, CompaniesCmd, CredentialsCmd, Output, PartnerCmd, PsaArg, SetCredentials,
+    AwsArgs, Cli, Command, CompaniesCmd, CredentialsCmd, Output, PartnerCmd, PsaArg,
+    SetCredentials, WebhooksCmd,
 };
 use crate::wiring::{self, Ctx, Target};
 use crate::{exit, present};
@@ -324,6 +325,30 @@ async fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<i32> {
                         writeln!(out, "partner {partner}: no publish yet")?;
                     }
                 }
+            }
+            Ok(exit::OK)
+        }
+        Command::Webhooks(WebhooksCmd::RotateToken {
+            partner,
+            base_url,
+            output,
+        }) => {
+            let c = ctx(&cli.aws).await;
+            let fresh = domain::services::webhooks::FreshSecrets {
+                token: adapters::secrets::random_secret(32),
+                autotask_secret: adapters::secrets::random_secret(32),
+            };
+            let r = domain::services::webhooks::rotate_token(
+                c.store.as_ref(),
+                c.secrets.as_ref(),
+                c.hooks.as_ref(),
+                &partner,
+                fresh,
+            )
+            .await?;
+            match output {
+                Output::Json => present::json(out, &r)?,
+                Output::Table => present::rotated(out, &r, base_url.as_deref())?,
             }
             Ok(exit::OK)
         }

@@ -169,6 +169,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// A partner's webhook endpoints (R-HOOK).
+    #[command(subcommand)]
+    Webhooks(WebhooksCmd),
     /// What each rule decides (the rule IDs in every plan), from the rules' own documentation.
     Rules {
         /// One rule, e.g. R-PROV-4 (case-insensitive); all rules when omitted.
@@ -178,6 +181,24 @@ pub enum Command {
     Completions {
         /// The shell to complete for.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum WebhooksCmd {
+    /// Give a partner a new random URL token (the old one stops working at once) and print its
+    /// endpoint URLs, once: only the token's hash is stored. Register the PSA's callbacks
+    /// again afterwards, their URLs carry the token.
+    RotateToken {
+        /// The partner's id.
+        #[arg(long)]
+        partner: String,
+        /// The deployment's webhook base URL (stack output WebhookBaseUrl, ending in /hooks).
+        #[arg(long, env = "PSA_BRIDGE_WEBHOOK_URL")]
+        base_url: Option<String>,
+        /// How to print the result.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
 }
 

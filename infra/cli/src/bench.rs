@@ -343,6 +343,7 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Row>> {
         let autotask = autotask_config(&sb);
         let ctx = Ctx {
             store: Arc::new(aws.store.clone()),
+            hooks: Arc::new(aws.secrets.clone()),
             connector: Arc::new(
                 VendorConnector::new(secrets.clone(), http.clone()).with_autotask(autotask.clone()),
             ),

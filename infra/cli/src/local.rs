@@ -343,6 +343,7 @@ pub async fn run(args: LocalArgs) -> Result<()> {
     );
     let ctx = Ctx {
         store: Arc::new(aws.store.clone()),
+        hooks: Arc::new(aws.secrets.clone()),
         secrets,
         connector: connector.clone(),
         events: Arc::new(aws.events.clone()),

@@ -314,3 +314,33 @@ pub fn publish(out: &mut dyn Write, r: &domain::ports::PublishRecord) -> Result<
     }
     Ok(())
 }
+
+/// A rotated webhook token: the endpoint URLs (or paths, without a base URL), shown once.
+pub fn rotated(
+    out: &mut dyn Write,
+    r: &domain::services::webhooks::Rotated,
+    base_url: Option<&str>,
+) -> Result<()> {
+    writeln!(
+        out,
+        "partner {}: new webhook token (shown once; only its hash is stored)",
+        r.partner
+    )?;
+    for p in &r.paths {
+        match base_url {
+            // The base URL ends in /hooks, as the stack output does.
+            Some(b) => writeln!(
+                out,
+                "  {}{}",
+                b.trim_end_matches('/').trim_end_matches("/hooks"),
+                p
+            )?,
+            None => writeln!(out, "  {p}")?,
+        }
+    }
+    writeln!(
+        out,
+        "Register the PSA's callbacks again: their URLs carry the token."
+    )?;
+    Ok(())
+}

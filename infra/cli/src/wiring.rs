@@ -5,7 +5,7 @@ use adapters::autotask::AutotaskConfig;
 use adapters::aws::{local_sdk_config, sdk_config, AwsAdapters, Resources};
 use adapters::connector::VendorConnector;
 use adapters::http::HttpSettings;
-use domain::ports::{Clock, Connector, Events, Secrets, Store};
+use domain::ports::{Clock, Connector, Events, HookSecrets, Secrets, Store};
 use std::sync::Arc;
 
 /// The ports of a deployment, as the CLI reaches them.
@@ -13,6 +13,8 @@ use std::sync::Arc;
 pub struct Ctx {
     pub store: Arc<dyn Store>,
     pub secrets: Arc<dyn Secrets>,
+    /// The partners' webhook secrets (R-HOOK-2).
+    pub hooks: Arc<dyn HookSecrets>,
     pub connector: Arc<dyn Connector>,
     pub events: Arc<dyn Events>,
 }
@@ -55,6 +57,7 @@ pub fn ctx(aws: &AwsAdapters, http: &HttpSettings, autotask: AutotaskConfig) -> 
             VendorConnector::new(secrets.clone(), http.clone()).with_autotask(autotask),
         ),
         secrets,
+        hooks: Arc::new(aws.secrets.clone()),
         events: Arc::new(aws.events.clone()),
     }
 }

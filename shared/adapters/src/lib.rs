@@ -11,3 +11,4 @@ pub mod http;
 pub mod logging;
 pub mod platform;
 pub mod secrets;
+pub mod signing_keys;

@@ -4,7 +4,7 @@
 use crate::dynamo::aws_message;
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
-use domain::ports::Secrets;
+use domain::ports::{CallbackSite, HookSecrets, Secrets, WebhookSecret};
 use domain::rules::settings::{
     secret_name, AutotaskCredentials, ConnectWiseCredentials, PlatformCredentials, PsaCredentials,
     SecretKind,
@@ -301,6 +301,87 @@ impl Secrets for SecretsManager {
 
 /// A partner's secret name, once its id is known to be one (R-SET-1): an id from an event or a
 /// request never builds another name.
+/// The JSON stored in a webhook secret (R-HOOK-2): the URL token's hash, never the token.
+#[derive(Serialize, Deserialize)]
+struct HookSecret {
+    token_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connectwise: Option<HookSite>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    autotask_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    platform_secret: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HookSite {
+    site: String,
+    company_id: String,
+}
+
+#[async_trait]
+impl HookSecrets for SecretsManager {
+    #[tracing::instrument(level = "debug", skip_all, fields(partner = %partner, system = LOG_SYSTEM))]
+    async fn webhook(&self, partner: &str) -> PortResult<Option<WebhookSecret>> {
+        let raw = match self.read(partner, SecretKind::Webhook).await {
+            Ok(raw) => raw,
+            // Missing (or not readable by this function): no webhooks for this partner.
+            Err(PortError::Credentials { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let h: HookSecret = serde_json::from_str(raw.expose_secret()).map_err(|e| {
+            PortError::Credentials {
+                system: System::Secrets,
+                message: format!(
+                    "partner {partner}: the webhook secret is malformed (at line {} column {}) — run `psa-bridge webhooks rotate-token --partner {partner}`",
+                    e.line(),
+                    e.column()
+                ),
+            }
+        })?;
+        Ok(Some(WebhookSecret {
+            token_sha256: h.token_sha256,
+            connectwise: h.connectwise.map(|c| CallbackSite {
+                site: c.site,
+                company_id: c.company_id,
+            }),
+            autotask_secret: h.autotask_secret.map(SecretString::from),
+            platform_secret: h.platform_secret.map(SecretString::from),
+        }))
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(partner = %partner, system = LOG_SYSTEM))]
+    async fn put_webhook(&self, partner: &str, w: &WebhookSecret) -> PortResult<()> {
+        let json = serde_json::to_string(&HookSecret {
+            token_sha256: w.token_sha256.clone(),
+            connectwise: w.connectwise.as_ref().map(|c| HookSite {
+                site: c.site.clone(),
+                company_id: c.company_id.clone(),
+            }),
+            autotask_secret: w
+                .autotask_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned()),
+            platform_secret: w
+                .platform_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned()),
+        })
+        .expect("secret encodes");
+        self.write(partner, SecretKind::Webhook, json).await
+    }
+}
+
+/// A new random secret of `bytes` bytes from the operating system's generator, URL-safe
+/// base64 without padding (a URL token, a webhook secret).
+pub fn random_secret(bytes: usize) -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
 fn checked_name(prefix: &str, partner: &str, kind: SecretKind) -> PortResult<String> {
     domain::rules::settings::check_partner_id(partner).map_err(|why| PortError::Rejected {
         system: System::Secrets,

@@ -126,6 +126,7 @@ impl World {
         };
         let ctx = Ctx {
             store: Arc::new(aws.store.clone()),
+            hooks: Arc::new(aws.secrets.clone()),
             secrets,
             connector,
             events: Arc::new(aws.events.clone()),
@@ -408,6 +409,151 @@ products:
     pub fn storage(&self) -> String {
         self.account.default_infra_id.clone()
     }
+}
+
+/// Events sent through a [`Recording`] bus, in order.
+#[derive(Default)]
+pub struct Sent(Mutex<Vec<domain::ports::BusEvent>>);
+
+impl Sent {
+    /// The details of the events of `detail_type`.
+    pub fn of_type(&self, detail_type: &str) -> Vec<Value> {
+        let sent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        sent.iter()
+            .filter(|e| e.detail_type == detail_type)
+            .map(|e| e.detail.clone())
+            .collect()
+    }
+
+    pub fn all(&self) -> Vec<domain::ports::BusEvent> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// The real bus, and a record of what was put on it (only what the bus accepted).
+pub struct Recording {
+    pub to: Arc<dyn domain::ports::Events>,
+    pub sent: Arc<Sent>,
+}
+
+#[async_trait::async_trait]
+impl domain::ports::Events for Recording {
+    async fn publish(&self, events: &[domain::ports::BusEvent]) -> domain::PortResult<()> {
+        self.to.publish(events).await?;
+        self.sent
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(events);
+        Ok(())
+    }
+}
+
+impl World {
+    /// Runs `psa-bridge ARGS` (the CLI's own entry point, in process) against this world's
+    /// moto and sandbox; returns (status, stdout, stderr).
+    pub async fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let mut all = vec![
+            "psa-bridge".to_owned(),
+            "--endpoint-url".to_owned(),
+            self.moto.endpoint.clone(),
+            "--table".to_owned(),
+            self.resources.table.clone(),
+            "--bus".to_owned(),
+            self.resources.bus.clone(),
+            "--autotask-url".to_owned(),
+            format!("{}/atservicesrest/", self.sandbox.autotask.url()),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = psa_bridge_cli::app::run(all, &mut out, &mut err).await;
+        (
+            code,
+            String::from_utf8(out).expect("utf-8 output"),
+            String::from_utf8(err).expect("utf-8 errors"),
+        )
+    }
+
+    /// The world's real bus (moto), recorded.
+    pub fn recording(&self) -> (Arc<dyn domain::ports::Events>, Arc<Sent>) {
+        let sent = Arc::new(Sent::default());
+        let bus = Arc::new(Recording {
+            to: self.deps.events.clone(),
+            sent: sent.clone(),
+        });
+        (bus, sent)
+    }
+
+    /// webhook-receiver's dependencies as its `main` builds them (moto's table and secrets, a
+    /// real HTTP client for ConnectWise keys), with `events` as the bus.
+    pub fn hook_deps(&self, events: Arc<dyn domain::ports::Events>) -> webhook_receiver::Deps {
+        webhook_receiver::Deps {
+            partners: Arc::new(self.aws.store.clone()),
+            secrets: Arc::new(self.aws.secrets.clone()),
+            deliveries: Arc::new(self.aws.store.clone()),
+            keys: Arc::new(adapters::signing_keys::HttpSigningKeys::new(
+                adapters::http::client(std::time::Duration::from_secs(5)),
+            )),
+            events,
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+/// Posts a delivery to webhook-receiver's real handler as API Gateway (HTTP API, payload 2.0)
+/// hands it over: route parameters, headers, the body base64-encoded. Returns the status, the
+/// JSON answer and the `retry-after` header.
+pub async fn post_hook(
+    deps: &webhook_receiver::Deps,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Value, Option<String>) {
+    use base64::Engine;
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let params = match segs.as_slice() {
+        ["hooks", p, t, s] => json!({"partner": p, "token": t, "source": s}),
+        _ => json!({}),
+    };
+    let mut h = serde_json::Map::new();
+    h.insert("content-type".into(), json!("application/json"));
+    for (k, v) in headers {
+        h.insert(k.to_ascii_lowercase(), json!(v));
+    }
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "POST /hooks/{partner}/{token}/{source}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": h,
+        "pathParameters": params,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example",
+            "domainPrefix": "api", "requestId": format!("req-{}", uuid_like()),
+            "routeKey": "POST /hooks/{partner}/{token}/{source}", "stage": "$default",
+            "time": "03/Dec/2026:10:00:00 +0000", "timeEpoch": 1_796_292_000_000i64,
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "test"}
+        },
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "isBase64Encoded": true
+    });
+    let req = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway event");
+    let resp = webhook_receiver::handle(deps, req).await;
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null);
+    (status, body, retry)
+}
+
+fn uuid_like() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Autotask settings pointing at the sandbox's zone discovery, without throttling delays.

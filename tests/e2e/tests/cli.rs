@@ -8,25 +8,7 @@ use sandbox::Fault;
 
 /// Runs `psa-bridge ARGS` against the world's moto; returns (status, stdout, stderr).
 async fn cli(w: &World, args: &[&str]) -> (i32, String, String) {
-    let mut all = vec![
-        "psa-bridge".to_owned(),
-        "--endpoint-url".to_owned(),
-        w.moto.endpoint.clone(),
-        "--table".to_owned(),
-        w.resources.table.clone(),
-        "--bus".to_owned(),
-        w.resources.bus.clone(),
-        "--autotask-url".to_owned(),
-        format!("{}/atservicesrest/", w.sandbox.autotask.url()),
-    ];
-    all.extend(args.iter().map(|a| a.to_string()));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = psa_bridge_cli::app::run(all, &mut out, &mut err).await;
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
+    w.cli(args).await
 }
 
 const NOW: &str = "2026-11-22T10:00:00Z";

@@ -8,34 +8,6 @@ use domain::rules::schedule::ReportingPeriod;
 use e2e::*;
 use serde_json::{json, Value};
 
-/// The events the handler sent, on their way to the real EventBridge adapter (moto).
-#[derive(Default)]
-struct Sent(std::sync::Mutex<Vec<domain::ports::BusEvent>>);
-
-struct Recording {
-    to: std::sync::Arc<dyn domain::ports::Events>,
-    sent: std::sync::Arc<Sent>,
-}
-
-#[async_trait::async_trait]
-impl domain::ports::Events for Recording {
-    async fn publish(&self, events: &[domain::ports::BusEvent]) -> domain::PortResult<()> {
-        self.to.publish(events).await?;
-        self.sent.0.lock().unwrap().extend_from_slice(events);
-        Ok(())
-    }
-}
-
-impl Sent {
-    fn of_type(&self, detail_type: &str) -> Vec<Value> {
-        let sent = self.0.lock().unwrap();
-        sent.iter()
-            .filter(|e| e.detail_type == detail_type)
-            .map(|e| e.detail.clone())
-            .collect()
-    }
-}
-
 fn deps(w: &World) -> publish_usage::Deps {
     deps_sending(w, Default::default())
 }

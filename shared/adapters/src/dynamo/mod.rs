@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// The `system` field of this adapter's log lines.
+mod hooks;
 mod publish;
 
 const LOG_SYSTEM: &str = "dynamodb";

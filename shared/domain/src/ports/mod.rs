@@ -11,7 +11,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+mod hooks;
 mod usage;
+pub use hooks::{
+    CallbackSite, Claim, Deliveries, HookSecrets, SigningKeys, WebhookSecret, CLAIM_STALE_SECS,
+    DELIVERY_TTL_SECS,
+};
 pub use usage::{
     CompanyPublish, LineQuantities, Measure, PeriodUsage, PublishLedger, PublishRecord,
     PublishResult, PublishTrigger, PublishedLine, SubtreeTenant, TenantUsage, UsageFigure,

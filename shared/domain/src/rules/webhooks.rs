@@ -25,6 +25,9 @@ pub enum HookError {
     /// 400, naming what is wrong.
     #[error("malformed notification: {0}")]
     Malformed(String),
+    /// 404: no such partner, or no such source for it.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl HookError {
@@ -33,6 +36,7 @@ impl HookError {
             HookError::Unauthenticated(_) => 401,
             HookError::TooLarge(_) => 413,
             HookError::Malformed(_) => 400,
+            HookError::NotFound(_) => 404,
         }
     }
 }
@@ -116,12 +120,18 @@ pub fn verify_connectwise(
 /// many companies: a key URL that names a company (`companyId`/`company` in its query) must
 /// name the partner's own `company`, and the callback itself must be the partner's company's
 /// ([`connectwise_company_matches`]). `site` is the partner's ConnectWise site, host or URL.
+///
+/// A site given as a loopback `http://` URL (a local fake, as the ConnectWise adapter allows)
+/// trusts key URLs of that same scheme, host and port only.
 pub fn connectwise_key_url_allowed(key_url: &str, site: &str, company: &str) -> bool {
     let Ok(u) = url::Url::parse(key_url.trim()) else {
         return false;
     };
-    let site_host = url::Url::parse(site.trim())
+    let site_url = url::Url::parse(site.trim())
         .ok()
+        .filter(|s| s.host_str().is_some() && matches!(s.scheme(), "https" | "http"));
+    let site_host = site_url
+        .as_ref()
         .and_then(|s| s.host_str().map(str::to_ascii_lowercase))
         .unwrap_or_else(|| {
             site.trim()
@@ -131,6 +141,13 @@ pub fn connectwise_key_url_allowed(key_url: &str, site: &str, company: &str) -> 
                 .unwrap_or("")
                 .to_ascii_lowercase()
         });
+    let local_site = site_url
+        .as_ref()
+        .filter(|s| s.scheme() == "http" && crate::rules::settings::is_loopback(s));
+    let scheme_and_port = match local_site {
+        Some(s) => u.scheme() == "http" && u.port() == s.port(),
+        None => u.scheme() == "https" && u.port().is_none(),
+    };
     let key_path = u
         .path_segments()
         .and_then(|mut s| s.next_back())
@@ -139,10 +156,9 @@ pub fn connectwise_key_url_allowed(key_url: &str, site: &str, company: &str) -> 
         (k.eq_ignore_ascii_case("companyid") || k.eq_ignore_ascii_case("company"))
             && !v.trim().eq_ignore_ascii_case(company.trim())
     });
-    u.scheme() == "https"
+    scheme_and_port
         && u.username().is_empty()
         && u.password().is_none()
-        && u.port().is_none()
         && u.host_str().map(str::to_ascii_lowercase) == Some(site_host)
         && key_path
         && !other_company
@@ -278,6 +294,219 @@ pub fn connectwise_key_url(body: &[u8]) -> Result<String, HookError> {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or(HookError::Unauthenticated("Metadata.key_url is missing"))
+}
+
+/// R-HOOK-1: the sources a partner's endpoints receive from, one path each
+/// (`/hooks/{partner}/{token}/{source}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    ConnectWise,
+    Autotask,
+    Platform,
+}
+
+impl Source {
+    /// The path segment; anything else is not an endpoint (404).
+    pub fn parse(segment: &str) -> Result<Source, HookError> {
+        match segment {
+            "connectwise" => Ok(Source::ConnectWise),
+            "autotask" => Ok(Source::Autotask),
+            "platform" => Ok(Source::Platform),
+            other => Err(HookError::NotFound(format!(
+                "no webhook source {other:?}: use connectwise, autotask or platform"
+            ))),
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Source::ConnectWise => "connectwise",
+            Source::Autotask => "autotask",
+            Source::Platform => "platform",
+        }
+    }
+
+    /// The header that carries the delivery's signature.
+    pub fn signature_header(&self) -> &'static str {
+        match self {
+            Source::ConnectWise => "x-content-signature",
+            Source::Autotask => "x-hook-signature",
+            Source::Platform => PLATFORM_SIGNATURE_HEADER,
+        }
+    }
+}
+
+/// The platform endpoint's optional signature: `sha256=<hex HMAC-SHA256(secret, raw body)>`
+/// (psa-bridge's own convention: the platform has no webhook signature of its own).
+pub const PLATFORM_SIGNATURE_HEADER: &str = "x-psa-bridge-signature";
+
+/// R-HOOK-2: what is stored of a URL token: its SHA-256, hex. The token itself is shown once,
+/// when it is made, and never stored.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// R-HOOK-2: the URL token checked against its stored hash, in constant time.
+pub fn check_token_hash(stored_hash: &str, given: Option<&str>) -> Result<(), HookError> {
+    let given = given.map(token_hash);
+    check_token(stored_hash, given.as_deref())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// R-HOOK-2, platform: with a secret configured, `x-psa-bridge-signature: sha256=<hex>` over
+/// the raw body is required (a short secret is refused, as for Autotask); without one the URL
+/// token alone authenticates.
+pub fn verify_platform(
+    secret: Option<&[u8]>,
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), HookError> {
+    let Some(secret) = secret else {
+        return Ok(());
+    };
+    if secret.len() < MIN_SECRET {
+        return Err(HookError::Unauthenticated(
+            "the platform webhook secret is too short",
+        ));
+    }
+    let given = header
+        .map(str::trim)
+        .and_then(|h| h.strip_prefix("sha256="))
+        .ok_or(HookError::Unauthenticated(
+            "x-psa-bridge-signature missing or not sha256=",
+        ))?;
+    let given = unhex(given.trim()).ok_or(HookError::Unauthenticated(
+        "x-psa-bridge-signature is not hex",
+    ))?;
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .map_err(|_| HookError::Unauthenticated("no platform webhook secret"))?;
+    mac.update(body);
+    mac.verify_slice(&given)
+        .map_err(|_| HookError::Unauthenticated("x-psa-bridge-signature does not match"))
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// The platform signature of a body (for senders and tests).
+pub fn platform_signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key");
+    mac.update(body);
+    format!("sha256={}", hex(&mac.finalize().into_bytes()))
+}
+
+/// What a verified change is about, which decides where it goes (R-HOOK-4, the template's
+/// routing): a company's sync (companies, agreements/contracts and their lines) or tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    Company,
+    Ticket,
+}
+
+impl Topic {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Topic::Company => "company",
+            Topic::Ticket => "ticket",
+        }
+    }
+}
+
+/// The topic of a PSA entity as the PSA names it; `None` for entities psa-bridge does not
+/// handle (contacts, configurations, notes, …: answered 202 and logged).
+pub fn topic_of(entity: &str) -> Option<Topic> {
+    match entity.to_ascii_lowercase().as_str() {
+        "company" | "agreement" | "addition" | "agreementaddition" | "contract"
+        | "contractservice" => Some(Topic::Company),
+        "ticket" => Some(Topic::Ticket),
+        _ => None,
+    }
+}
+
+/// Actions that are not a change of the record: Autotask's `Deactivated` (sent to the
+/// deactivation URL when the webhook is turned off) is logged, not routed.
+pub fn is_change(action: &str) -> bool {
+    !action.eq_ignore_ascii_case("deactivated")
+}
+
+/// A platform alert as delivered to the platform endpoint: an Alert Manager `AlertView`
+/// (`id`, `type`, `severity`, `tenant.id`, `updatedAt`, `deletedAt` once dismissed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertNotice {
+    pub alert_id: String,
+    pub alert_type: String,
+    pub tenant_id: String,
+    /// Dismissed on the platform (`deletedAt` set): its ticket may be closed (R-TKT-6).
+    pub cleared: bool,
+    /// The alert's fields to forward (details dropped past [`MAX_FORWARDED_DETAILS`]).
+    pub alert: Value,
+    /// R-HOOK-4: the alert and its version (`updatedAt`, whether cleared): a duplicate
+    /// delivery of the same version has the same key; a repeat of the alert does not.
+    pub dedupe_key: String,
+}
+
+/// Largest `details` forwarded on the bus (an event holds at most 256 KB in all).
+pub const MAX_FORWARDED_DETAILS: usize = 64 * 1024;
+
+/// R-HOOK-3: a platform alert body; anything that is not an alert object is malformed (400).
+pub fn platform_notice(body: &[u8]) -> Result<AlertNotice, HookError> {
+    let v = object(body)?;
+    let need = |k: &str| text(&v, k).ok_or_else(|| HookError::Malformed(format!("{k} is missing")));
+    let alert_id = need("id")?;
+    let alert_type = need("type")?;
+    let tenant_id = v
+        .get("tenant")
+        .and_then(|t| text(t, "id"))
+        .ok_or_else(|| HookError::Malformed("tenant.id is missing".into()))?;
+    let updated = text(&v, "updatedAt")
+        .or_else(|| text(&v, "createdAt"))
+        .ok_or_else(|| HookError::Malformed("updatedAt and createdAt are both missing".into()))?;
+    let cleared = text(&v, "deletedAt").is_some();
+    let mut alert = serde_json::Map::new();
+    for k in [
+        "id",
+        "type",
+        "category",
+        "severity",
+        "createdAt",
+        "receivedAt",
+        "updatedAt",
+        "deletedAt",
+        "tenant",
+        "details",
+    ] {
+        if let Some(x) = v.get(k) {
+            alert.insert(k.to_owned(), x.clone());
+        }
+    }
+    let details_len = alert
+        .get("details")
+        .map_or(0, |d| serde_json::to_vec(d).map_or(usize::MAX, |b| b.len()));
+    if details_len > MAX_FORWARDED_DETAILS {
+        alert.remove("details");
+        alert.insert("details_dropped".into(), Value::Bool(true));
+    }
+    Ok(AlertNotice {
+        dedupe_key: format!(
+            "pf:{alert_id}:{updated}:{}",
+            if cleared { "cleared" } else { "raised" }
+        ),
+        alert_id,
+        alert_type,
+        tenant_id,
+        cleared,
+        alert: Value::Object(alert),
+    })
 }
 
 #[cfg(test)]

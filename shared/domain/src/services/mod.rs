@@ -7,5 +7,6 @@ pub mod partners;
 pub mod publish;
 pub mod status;
 pub mod sync;
+pub mod webhooks;
 
 pub use error::OpError;

@@ -9,6 +9,7 @@
 mod connector;
 mod fake;
 mod faults;
+mod hooks;
 mod platform;
 mod psa;
 mod store;
@@ -17,6 +18,7 @@ mod world;
 pub use connector::{MemoryConnector, MemoryEvents};
 pub use fake::Fake;
 pub use faults::{credentials, rejected, transient, Faults, When};
+pub use hooks::{DeliveryEntry, DeliveryState, HooksState, MemoryHooks};
 pub use platform::{MemoryPlatform, PlatformState};
 pub use psa::{agreement_start, MemoryPsa, PsaState};
 pub use store::{MemoryStore, StoreState};
